@@ -1,0 +1,210 @@
+"""Load and save canonical datasets, read raw text files safely, and lay out run folders.
+
+A canonical dataset is a folder holding ``dataset.yaml`` and one Parquet file per table present
+(``users.parquet``, ``items.parquet``, ``rooms.parquet``, ``events.parquet``, ``comments.parquet``);
+simulated datasets add a ``truth/`` folder with the planted ground truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from lsc_utils.constants import TABLES
+from lsc_utils.schema import DatasetError, RowProblem, validate_table
+
+META_FILE = "dataset.yaml"
+
+
+@dataclass
+class Dataset:
+    """A canonical dataset in memory.
+
+    Attributes
+    ----------
+    meta : dict
+        Contents of ``dataset.yaml`` (name, source, licence, timezone, tables, event_types, period ...).
+    tables : dict of str to pandas.DataFrame
+        The tables present, keyed by canonical name.
+    path : Path, optional
+        Folder the dataset was loaded from.
+    problems : dict of str to list of RowProblem
+        Row problems per table, filled by ``load_dataset(strict=False)``.
+    """
+
+    meta: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    path: Path | None = None
+    problems: dict[str, list[RowProblem]] = field(default_factory=dict)
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        if table not in self.tables:
+            raise DatasetError(f"The dataset '{self.meta.get('name', self.path)}' has no '{table}' table.")
+        return self.tables[table]
+
+    def has(self, table: str) -> bool:
+        """Whether the table is present."""
+        return table in self.tables
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """Read ``dataset.yaml`` of a dataset folder.
+
+    Raises
+    ------
+    DatasetError
+        If the folder does not exist or is not a canonical dataset.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: dataset folder does not exist.")
+    meta_file = folder / META_FILE
+    if not meta_file.is_file():
+        raise DatasetError(
+            f"{folder}: not a canonical dataset (no {META_FILE}). Convert raw data first with "
+            "'python -m lsc_utils convert --source NAME --input PATH --out DIR'."
+        )
+    try:
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{meta_file}: not valid YAML ({exc}).") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{meta_file}: expected a mapping of keys, got {type(meta).__name__}.")
+    return meta
+
+
+def load_table(path: str | Path, table: str, strict: bool = True) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """Read one table of a dataset folder and validate it (see :func:`lsc_utils.schema.validate_table`)."""
+    file = Path(path) / f"{table}.parquet"
+    try:
+        frame = pd.read_parquet(file)
+    except FileNotFoundError:
+        raise DatasetError(f"{file}: table file is missing.") from None
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DatasetError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
+    return validate_table(frame, table, file.name, strict=strict)
+
+
+def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict: bool = True) -> Dataset:
+    """Load a canonical dataset folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        Dataset folder with ``dataset.yaml``.
+    tables : tuple of str, optional
+        Tables to load (default: every table present).
+    strict : bool, default True
+        Raise on row problems (True) or return them in ``Dataset.problems`` (False).
+
+    Returns
+    -------
+    Dataset
+    """
+    folder = Path(path)
+    meta = read_meta(folder)
+    wanted = tables or TABLES
+    present = [t for t in wanted if (folder / f"{t}.parquet").is_file()]
+    if "events" in wanted and "events" not in present and not tables:
+        raise DatasetError(f"{folder}: the dataset has no events.parquet; every dataset needs events.")
+    ds = Dataset(meta=meta, tables={}, path=folder)
+    for table in present:
+        ds.tables[table], ds.problems[table] = load_table(folder, table, strict=strict)
+    return ds
+
+
+def save_dataset(ds: Dataset, path: str | Path) -> Path:
+    """Write a dataset folder: one Parquet per table plus ``dataset.yaml``.
+
+    ``meta['tables']`` is set to the tables written.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, frame in ds.tables.items():
+        if table not in TABLES:
+            raise DatasetError(f"Unknown table '{table}'. Expected one of {', '.join(TABLES)}.")
+        frame.to_parquet(folder / f"{table}.parquet", index=False)
+    meta = dict(ds.meta)
+    meta["tables"] = [t for t in TABLES if t in ds.tables]
+    write_meta(meta, folder)
+    return folder
+
+
+def write_meta(meta: dict[str, Any], folder: str | Path) -> None:
+    """Write ``dataset.yaml`` with stable key order."""
+    Path(folder, META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def check_text_file(path: str | Path, encoding: str = "utf-8") -> Path:
+    """Fail early and clearly on a missing, empty or wrongly encoded text file.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file and the byte offset of the first undecodable byte.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DatasetError(f"{file}: file does not exist.")
+    if file.stat().st_size == 0:
+        raise DatasetError(f"{file}: file is empty.")
+    with open(file, "rb") as fh:
+        offset = 0
+        decoder = __import__("codecs").getincrementaldecoder(encoding)()
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    f"{file}: not valid {encoding.upper()} text (byte 0x{chunk[exc.start]:02x} at offset "
+                    f"{offset + exc.start}). Re-save the file as {encoding.upper()} or pass its encoding."
+                ) from None
+            offset += len(chunk)
+    return file
+
+
+def read_csv(path: str | Path, *, encoding: str = "utf-8", **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` with the file checked first and parser errors named by file."""
+    file = check_text_file(path, encoding)
+    try:
+        frame = pd.read_csv(file, encoding=encoding, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{file}: file has no data rows.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DatasetError(f"{file}: cannot be parsed as delimited text ({exc}).") from None
+    if len(frame) == 0:
+        raise DatasetError(f"{file}: file has a header but no data rows.")
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], file: str | Path) -> None:
+    """Raise a clear :class:`DatasetError` listing the required columns a raw file lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DatasetError(
+            f"{Path(file).name}: required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} missing (columns found: {', '.join(map(str, frame.columns))})."
+        )
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def notebook_output_dirs(out_dir: str | Path) -> dict[str, Path]:
+    """Create and return a notebook's output folders: root, ``figures/`` and ``tables/``."""
+    root = Path(out_dir)
+    dirs = {"root": root, "figures": root / "figures", "tables": root / "tables"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
