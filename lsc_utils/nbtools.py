@@ -1,0 +1,120 @@
+"""Notebook helpers: the output context of a notebook, ``glue()`` of results for tests and reports.
+
+A notebook calls :func:`start_notebook` once (after its parameters cell) with its output folder.
+Afterwards :func:`glue` records results both in the notebook's output (so a reader sees them) and in
+``<out_dir>/metrics.json`` (so tests and the run report can read them without parsing notebooks).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lsc_utils.io import notebook_output_dirs
+
+GLUE_MIMETYPE = "application/vnd.lsc-lab.glue+json"
+SIGNIFICANT_DIGITS = 6
+
+_context: dict[str, Path] = {}
+
+
+def start_notebook(out_dir: str | Path) -> dict[str, Path]:
+    """Set the notebook's output folder, create ``figures/`` and ``tables/``, reset ``metrics.json``.
+
+    Returns
+    -------
+    dict
+        Paths ``root``, ``figures``, ``tables``.
+    """
+    dirs = notebook_output_dirs(out_dir)
+    _context.clear()
+    _context.update(dirs)
+    metrics_file(dirs["root"]).write_text("{}\n", encoding="utf-8")
+    return dirs
+
+
+def output_dir(kind: str = "root") -> Path:
+    """The current notebook's output folder (``root``, ``figures`` or ``tables``)."""
+    if kind not in _context:
+        raise RuntimeError("No notebook output folder set: call lsc_utils.nbtools.start_notebook(OUT_DIR) first.")
+    return _context[kind]
+
+
+def metrics_file(root: str | Path) -> Path:
+    """Path of the metrics file of a notebook output folder."""
+    return Path(root) / "metrics.json"
+
+
+def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """Round a float to ``digits`` significant digits (0, inf and NaN unchanged)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numbers, arrays, Series and small DataFrames to JSON values, floats rounded."""
+    if isinstance(value, pd.DataFrame):
+        return [to_jsonable(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return None if math.isnan(f) else round_significant(f)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def glue(name: str, value: Any, display: bool = True) -> Any:
+    """Record a result under ``name`` in ``metrics.json`` and show it in the notebook.
+
+    Parameters
+    ----------
+    name : str
+        Key of the result (snake_case).
+    value : object
+        A scalar, list, dict, Series or small DataFrame.
+    display : bool, default True
+        Also display it in the notebook output.
+
+    Returns
+    -------
+    object
+        The JSON form that was recorded.
+    """
+    data = to_jsonable(value)
+    path = metrics_file(output_dir())
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    metrics[name] = data
+    path.write_text(json.dumps(metrics, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    if display:
+        from IPython.display import display as ipy_display
+
+        text = json.dumps(data, ensure_ascii=False)
+        if len(text) > 300:
+            text = text[:297] + "..."
+        ipy_display({GLUE_MIMETYPE: {name: data}, "text/plain": f"{name} = {text}"}, raw=True)
+    return data
+
+
+def read_metrics(out_dir: str | Path) -> dict[str, Any]:
+    """Read the glued results of an executed notebook's output folder."""
+    return json.loads(metrics_file(out_dir).read_text(encoding="utf-8"))
