@@ -35,12 +35,15 @@ class Dataset:
         Folder the dataset was loaded from.
     problems : dict of str to list of RowProblem
         Row problems per table, filled by ``load_dataset(strict=False)``.
+    raw_values : dict of str to pandas.DataFrame
+        Raw (pre-coercion) values of the columns that had unparseable values, per table.
     """
 
     meta: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     path: Path | None = None
     problems: dict[str, list[RowProblem]] = field(default_factory=dict)
+    raw_values: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         if table not in self.tables:
@@ -78,16 +81,20 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_table(path: str | Path, table: str, strict: bool = True) -> tuple[pd.DataFrame, list[RowProblem]]:
-    """Read one table of a dataset folder and validate it (see :func:`lsc_utils.schema.validate_table`)."""
+def read_table_file(path: str | Path, table: str) -> pd.DataFrame:
+    """Read one table's Parquet file as stored (no coercion), with clear errors."""
     file = Path(path) / f"{table}.parquet"
     try:
-        frame = pd.read_parquet(file)
+        return pd.read_parquet(file)
     except FileNotFoundError:
         raise DatasetError(f"{file}: table file is missing.") from None
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DatasetError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
-    return validate_table(frame, table, file.name, strict=strict)
+
+
+def load_table(path: str | Path, table: str, strict: bool = True) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """Read one table of a dataset folder and validate it (see :func:`lsc_utils.schema.validate_table`)."""
+    return validate_table(read_table_file(path, table), table, f"{table}.parquet", strict=strict)
 
 
 def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict: bool = True) -> Dataset:
@@ -114,8 +121,26 @@ def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict
         raise DatasetError(f"{folder}: the dataset has no events.parquet; every dataset needs events.")
     ds = Dataset(meta=meta, tables={}, path=folder)
     for table in present:
-        ds.tables[table], ds.problems[table] = load_table(folder, table, strict=strict)
+        frame = read_table_file(folder, table)
+        ds.tables[table], ds.problems[table] = validate_table(frame, table, f"{table}.parquet", strict=strict)
+        unparseable = sorted({p.column for p in ds.problems[table] if p.problem.startswith("unparseable")})
+        if unparseable:
+            ds.raw_values[table] = frame[unparseable].reset_index(drop=True)
+        del frame
     return ds
+
+
+def truth_dir(path: str | Path) -> Path | None:
+    """The ``truth/`` folder of a simulated dataset, or None for real data."""
+    folder = Path(path) / "truth"
+    return folder if folder.is_dir() else None
+
+
+def load_truth(path: str | Path, name: str) -> pd.DataFrame | None:
+    """Read ``truth/<name>.parquet`` of a simulated dataset; None when the dataset has no such truth."""
+    folder = truth_dir(path)
+    file = folder / f"{name}.parquet" if folder else None
+    return pd.read_parquet(file) if file is not None and file.is_file() else None
 
 
 def save_dataset(ds: Dataset, path: str | Path) -> Path:

@@ -103,6 +103,7 @@ SCHEMAS: dict[str, dict[str, ColumnSpec]] = {
         ColumnSpec("item_id", "id"),
         ColumnSpec("room_id", "id"),
         ColumnSpec("session_id", "id"),
+        ColumnSpec("room_session_id", "id"),
         ColumnSpec("price", "float", min_value=0),
         ColumnSpec("quantity", "float"),
         ColumnSpec("order_id", "id"),
@@ -184,10 +185,10 @@ def _examples(values: pd.Series, mask: np.ndarray, n: int = 5) -> list[Any]:
 
 
 def _is_null(values: pd.Series) -> np.ndarray:
-    null = values.isna().to_numpy()
+    null = values.isna().to_numpy(dtype=bool, copy=True)
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         stripped = values.astype("str").str.strip()
-        null |= stripped.isin(["", "nan", "NaN", "None", "null", "NULL"]).to_numpy() & ~values.isna().to_numpy()
+        null |= stripped.isin(["", "nan", "NaN", "None", "null", "NULL"]).to_numpy(dtype=bool)
     return null
 
 
@@ -214,8 +215,12 @@ def _coerce_ts(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype):
         parsed = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
         return parsed.astype(TIMESTAMP_DTYPE)
-    text = values.astype("str")
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
+    text = values.astype("str").str.strip()
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    retry = parsed.isna() & ~_is_null(values)
+    if retry.any():
+        # Slow path only for the rows that are not ISO 8601 (e.g. "2016/02/01 10:00").
+        parsed[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
     return parsed.astype(TIMESTAMP_DTYPE)
 
 
@@ -260,7 +265,7 @@ def _null_column(spec: ColumnSpec, n: int, index: pd.Index) -> pd.Series:
         "int": "Int64",
         "bool": "boolean",
     }[spec.kind]
-    return pd.Series(pd.array([pd.NA] * n, dtype=dtype) if spec.kind != "ts" else pd.NaT, index=index, dtype=dtype)
+    return pd.Series(None, index=index, dtype=dtype)
 
 
 _PARSE_PROBLEM = {
@@ -394,12 +399,17 @@ def validate_table(
     return out, problems
 
 
+def epoch_int(values: pd.Series, unit: str = "us") -> np.ndarray:
+    """Integer time since the Unix epoch of a UTC timestamp column (``unit``: "s", "ms" or "us")."""
+    naive = values.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(values.dtype, pd.DatetimeTZDtype) else values
+    return naive.to_numpy(dtype=f"datetime64[{unit}]").astype(np.int64)
+
+
 def out_of_range_timestamps(
     values: pd.Series,
     start: pd.Timestamp,
     end: pd.Timestamp,
 ) -> np.ndarray:
     """Mask of timestamps outside ``[start, end]`` (nulls are not flagged here)."""
-    ts = values.to_numpy()
-    valid = ~pd.isna(values).to_numpy()
-    return valid & ((values < start) | (values > end)).fillna(False).to_numpy()
+    outside = (values < start) | (values > end)
+    return outside.fillna(False).to_numpy(dtype=bool)

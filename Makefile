@@ -1,0 +1,61 @@
+# LSC Lab — `make run` executes the collection, `make test` proves it. `make help` lists everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= data/sample
+CONFIG ?= configs/default.yaml
+# implicit warns (and runs slower) when OpenBLAS spawns its own threads.
+export OPENBLAS_NUM_THREADS := 1
+# Public key for the embedded SYNTHETIC sample only, so committed notebook outputs (nbval) are stable.
+# Real data uses your own key: LSC_PSEUDONYM_KEY or the generated ~/.config/lsc-lab/pseudonym.key.
+DEMO_KEY := lsc-lab-demo-key-synthetic-sample-only
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data run test test-unit test-notebooks nbval notebooks lint benchmark clean
+
+help: ## list the targets with one line each
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies (skipped when up to date)
+
+$(DATA)/dataset.yaml: | $(STAMP)
+	$(BIN)/python -m lsc_utils simulate --users 3000 --days 28 --seed 42 --out $(DATA) --quiet
+
+data: $(DATA)/dataset.yaml ## make the embedded default dataset (simulated, seeded) if absent
+
+run: venv data ## execute every notebook on the default data and write outputs/runs/default/report.html
+	$(BIN)/python -m lsc_utils run --config $(CONFIG)
+
+test: venv data ## the whole test suite: unit tests, notebook tests and nbval of the committed notebooks
+	$(MAKE) --no-print-directory test-unit test-notebooks nbval
+
+test-unit: venv ## unit tests of lsc_utils (real-data tests skip when ../shared/data is absent)
+	$(BIN)/python -m pytest tests/unit -q -n 2
+
+test-notebooks: venv data ## execute each notebook with papermill on small parameters and check its results
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest tests/notebooks -q
+
+nbval: venv data ## re-execute the committed notebooks and compare with their stored outputs
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q notebooks
+
+notebooks: venv data ## refresh the committed notebooks' outputs from a default run (strips volatile metadata)
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python scripts/refresh_notebooks.py notebooks
+
+lint: venv ## ruff over the package, tests and scripts
+	$(BIN)/ruff check lsc_utils tests scripts benchmarks
+	$(BIN)/ruff format --check lsc_utils tests scripts benchmarks
+
+benchmark: venv ## speed and memory benchmarks (by hand; results go to benchmarks/RESULTS.md)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean: ## remove run outputs and the generated default dataset (keeps .venv)
+	rm -rf outputs/runs $(DATA)

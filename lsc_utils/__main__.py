@@ -1,0 +1,128 @@
+"""Command line of LSC Lab: ``python -m lsc_utils {run,list,simulate,convert,sentiment}``.
+
+Usage problems (unknown notebook, missing config or input, undeclared parameter, bad data) print one
+line ``lsc_utils: error: ...`` and exit with status 2; a notebook that fails exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from lsc_utils.constants import SEED
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lsc_utils.run import NotebookFailed, run_collection
+
+    try:
+        run_dir = run_collection(args.config, args.data, args.out, args.only, args.param, progress=not args.quiet)
+    except NotebookFailed as exc:
+        print(f"lsc_utils: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {run_dir / 'report.html'}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from lsc_utils.run import describe_notebooks
+
+    print(describe_notebooks())
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from lsc_utils.simulate import simulate
+
+    out = simulate(
+        args.out,
+        n_users=args.users,
+        n_days=args.days,
+        seed=args.seed,
+        discrimination=not args.no_discrimination,
+        dirty=not args.no_dirty,
+        progress=not args.quiet,
+    )
+    print(f"dataset: {out}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from lsc_utils.datasets import convert
+
+    options = {"mapping": args.mapping} if args.mapping else {}
+    out = convert(args.source, args.input, args.out, **options)
+    print(f"dataset: {out}")
+    return 0
+
+
+def _cmd_sentiment(args: argparse.Namespace) -> int:
+    from lsc_utils.text import score_file
+
+    out = score_file(args.input, args.text_column, args.out, lang=args.lang, progress=not args.quiet)
+    print(f"scored: {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m lsc_utils", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the notebooks and write the report")
+    run.add_argument("--config", default=None, help="run config YAML (default configs/default.yaml)")
+    run.add_argument("--data", default=None, help="canonical dataset folder (overrides the config's 'data')")
+    run.add_argument("--out", default=None, help="run folder (default outputs/runs/<config name>)")
+    run.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="notebook parameter")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    lst = sub.add_parser("list", help="list the notebooks and their parameters")
+    lst.set_defaults(func=_cmd_list)
+
+    sim = sub.add_parser("simulate", help="write a simulated canonical dataset with planted truth")
+    sim.add_argument("--users", type=int, default=3000, help="number of users")
+    sim.add_argument("--days", type=int, default=28, help="number of days")
+    sim.add_argument("--seed", type=int, default=SEED, help="random seed")
+    sim.add_argument("--out", required=True, help="output dataset folder")
+    sim.add_argument("--no-discrimination", action="store_true", help="no planted price discrimination")
+    sim.add_argument("--no-dirty", action="store_true", help="no injected dirty rows")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(func=_cmd_simulate)
+
+    conv = sub.add_parser("convert", help="convert a public dataset or your own logs to the canonical model")
+    conv.add_argument("--source", required=True, help="taobao, yoochoose, jdata, online_retail, cdnow, ...")
+    conv.add_argument("--input", required=True, help="raw file or folder")
+    conv.add_argument("--out", required=True, help="output dataset folder")
+    conv.add_argument("--mapping", default=None, help="YAML column mapping (source 'generic')")
+    conv.set_defaults(func=_cmd_convert)
+
+    sen = sub.add_parser("sentiment", help="score a CSV of texts (adds lang, score, label)")
+    sen.add_argument("--input", required=True, help="CSV file")
+    sen.add_argument("--text-column", required=True, help="column holding the texts")
+    sen.add_argument("--lang", default="auto", choices=["auto", "zh", "en"], help="language of the texts")
+    sen.add_argument("--out", required=True, help="output CSV")
+    sen.add_argument("--quiet", action="store_true", help="no progress bar")
+    sen.set_defaults(func=_cmd_sentiment)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    from lsc_utils.run import RunError
+    from lsc_utils.schema import DatasetError
+
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except (RunError, DatasetError, FileNotFoundError, ValueError) as exc:
+        message = str(exc).strip().replace("\n", " | ")
+        print(f"lsc_utils: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,456 @@
+"""Cleaning of a canonical dataset: validate, quarantine, detect bots, pseudonymize, sessionize.
+
+The whole step is one call, :func:`clean_dataset`, whose result carries the clean tables, the
+quarantined rows (with their reason) and a ledger in which, for every table,
+``input rows = kept rows + quarantined rows`` holds exactly. Each quarantined row gets exactly one
+reason: the first that applies in :data:`REASON_ORDER`.
+
+Reasons
+-------
+null_id            a required id (``user_id``, ``item_id`` ...) is null
+unparseable_ts     a timestamp that cannot be parsed
+ts_out_of_range    a timestamp outside the valid period (``dataset.yaml`` period, else 2000-01-01..today)
+unknown_event_type an ``event_type`` outside the canonical vocabulary
+negative_price     a price (or list price) below zero
+invalid_<column>   any other rule of the canonical schema (e.g. an unknown channel)
+duplicate          an exact copy of an earlier row of the same table (the first copy is kept)
+bot_user           every event of a user whose peak rate exceeds ``bot_events_per_minute``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lsc_utils.constants import DEFAULT_SESSION_GAP_MINUTES, PII_COLUMNS
+from lsc_utils.io import Dataset, save_dataset
+from lsc_utils.privacy import key_fingerprint, pseudonymize
+from lsc_utils.schema import RowProblem, epoch_int, out_of_range_timestamps
+
+REASON_ORDER: tuple[str, ...] = (
+    "null_id",
+    "unparseable_ts",
+    "ts_out_of_range",
+    "unknown_event_type",
+    "negative_price",
+    "invalid",
+    "duplicate",
+    "bot_user",
+)
+"""Priority of quarantine reasons: a row gets the first that applies."""
+
+DEFAULT_VALID_FROM = "2000-01-01"
+"""Earliest valid timestamp when a dataset declares no period."""
+
+TS_COLUMNS: dict[str, str] = {"events": "ts", "comments": "ts", "users": "signup_ts", "rooms": "start_ts"}
+"""Timestamp column of each table checked against the valid period."""
+
+PRIMARY_KEYS: dict[str, str] = {"users": "user_id", "items": "item_id", "rooms": "room_id", "comments": "comment_id"}
+"""Tables whose id must be unique: later rows with an already-seen id are duplicates."""
+
+USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments")
+"""Tables whose ``user_id`` is replaced by a pseudonym."""
+
+
+@dataclass
+class CleaningConfig:
+    """Parameters of :func:`clean_dataset`.
+
+    Parameters
+    ----------
+    session_gap_minutes : float
+        Inactivity gap that closes a session.
+    valid_from, valid_to : str, optional
+        Valid period of timestamps; default: the dataset's declared ``period``, else 2000-01-01..today.
+    bot_events_per_minute : int
+        A user with more events than this in any 60-second window is a bot.
+    """
+
+    session_gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES
+    valid_from: str | None = None
+    valid_to: str | None = None
+    bot_events_per_minute: int = 60
+
+    def __post_init__(self) -> None:
+        if not self.session_gap_minutes > 0:
+            raise ValueError(
+                f"The 'session_gap_minutes' parameter must be a number > 0. Got {self.session_gap_minutes!r} instead."
+            )
+        if not (isinstance(self.bot_events_per_minute, int | np.integer) and self.bot_events_per_minute >= 2):
+            raise ValueError(
+                f"The 'bot_events_per_minute' parameter must be an int >= 2. Got {self.bot_events_per_minute!r} instead."
+            )
+
+
+@dataclass
+class CleaningResult:
+    """What :func:`clean_dataset` returns.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        Clean tables (pseudonymous ids, PII removed, sessions filled).
+    quarantine : dict of str to DataFrame
+        Quarantined rows per table, same protection, with ``reason`` and ``source_row``.
+    ledger : DataFrame
+        One row per table: input_rows, kept_rows, quarantined_rows, balanced.
+    reasons : DataFrame
+        Quarantined row counts per table and reason.
+    bot_users : DataFrame
+        Pseudonymous bot user ids with their peak events per minute.
+    valid_period : tuple of Timestamp
+        The period used for ``ts_out_of_range``.
+    """
+
+    dataset: Dataset
+    quarantine: dict[str, pd.DataFrame]
+    ledger: pd.DataFrame
+    reasons: pd.DataFrame
+    bot_users: pd.DataFrame
+    valid_period: tuple[pd.Timestamp, pd.Timestamp]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def reason_of(problem: RowProblem) -> str:
+    """Map a schema row problem onto a quarantine reason."""
+    if problem.problem == "null_id":
+        return "null_id"
+    if problem.problem == "unparseable_timestamp":
+        return "unparseable_ts"
+    if problem.problem == "ts_out_of_range":
+        return "ts_out_of_range"
+    if problem.problem == "out_of_vocabulary" and problem.column == "event_type":
+        return "unknown_event_type"
+    if problem.problem == "below_minimum" and problem.column in ("price", "list_price"):
+        return "negative_price"
+    return f"invalid_{problem.column}"
+
+
+def _reason_rank(reason: str) -> int:
+    base = "invalid" if reason.startswith("invalid_") else reason
+    return REASON_ORDER.index(base)
+
+
+def assign_reasons(n_rows: int, flagged: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Give each row the first reason (in :data:`REASON_ORDER`) whose mask flags it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of reasons, ``None`` for rows that are kept.
+    """
+    reasons = np.full(n_rows, None, dtype=object)
+    for reason, mask in sorted(flagged, key=lambda rm: (_reason_rank(rm[0]), rm[0])):
+        take = mask & (reasons == None)  # noqa: E711 - elementwise comparison on an object array
+        reasons[take] = reason
+    return reasons
+
+
+def _as_utc(value: str | pd.Timestamp, tz: str, end_of_day: bool = False) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    date_only = isinstance(value, str) and len(value.strip()) == 10
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(tz)
+    if end_of_day and date_only:
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ts.tz_convert("UTC")
+
+
+def valid_period(meta: dict[str, Any], config: CleaningConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The valid timestamp period: config overrides, else ``meta['period']``, else 2000-01-01..today (UTC)."""
+    tz = meta.get("timezone") or "UTC"
+    period = meta.get("period") or {}
+    start = config.valid_from or period.get("start") or DEFAULT_VALID_FROM
+    end = config.valid_to or period.get("end") or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    return _as_utc(str(start), tz), _as_utc(str(end), tz, end_of_day=True)
+
+
+def duplicate_rows(frame: pd.DataFrame, key: str | None = None) -> np.ndarray:
+    """Mask of rows that repeat an earlier row exactly (or, with ``key``, an earlier id)."""
+    if key is not None:
+        return frame[key].duplicated(keep="first").to_numpy() & frame[key].notna().to_numpy()
+    hashes = pd.util.hash_pandas_object(frame, index=False)
+    return hashes.duplicated(keep="first").to_numpy()
+
+
+def peak_events_per_minute(user_ids: pd.Series, ts: pd.Series) -> pd.Series:
+    """Largest number of events each user has in any 60-second window (second resolution).
+
+    Vectorized: events are sorted by (user, second) and, for each event, the start of its window is
+    found with one ``searchsorted`` over a combined key, so the cost is O(n log n) with no Python loop.
+    """
+    codes, uniques = pd.factorize(user_ids)
+    seconds = epoch_int(ts, "s")
+    seconds = seconds - seconds.min()
+    span = int(seconds.max()) + 61
+    if len(uniques) * span >= np.iinfo(np.int64).max:
+        raise OverflowError("Too many users x seconds for the combined bot-detection key.")
+    keys = np.sort(codes.astype(np.int64) * span + seconds)
+    starts = np.searchsorted(keys, keys - 59, side="left")
+    counts = np.arange(len(keys)) - starts + 1
+    sorted_codes = keys // span
+    peak = np.zeros(len(uniques), dtype=np.int64)
+    np.maximum.at(peak, sorted_codes, counts)
+    return pd.Series(peak, index=pd.Index(uniques, name="user_id"), name="peak_events_per_minute")
+
+
+def sessionize(events: pd.DataFrame, gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES) -> pd.DataFrame:
+    """Fill ``session_id`` (inactivity gap per user) and ``room_session_id`` (a stay in one room).
+
+    A user's session ends when the next event comes more than ``gap_minutes`` later. A room session is
+    a run of the user's room events in the same room with no gap above ``gap_minutes``; events without a
+    ``room_id`` get none. Ids are ``<user_id>#<n>`` and ``<user_id>#r<n>`` with ``n`` counting from 1 in
+    time order. Ties in time keep the input row order.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events with valid ``user_id`` and ``ts``.
+    gap_minutes : float
+        Inactivity gap.
+
+    Returns
+    -------
+    DataFrame
+        The events sorted by ``ts`` (stable), with both session columns filled.
+    """
+    ev = events.reset_index(drop=True)
+    codes = pd.factorize(ev["user_id"])[0]
+    t = epoch_int(ev["ts"])
+    order = np.lexsort((np.arange(len(ev)), t, codes))
+    c, tt = codes[order], t[order]
+    gap = int(gap_minutes * 60 * 1_000_000)
+    first = np.r_[True, c[1:] != c[:-1]]
+    new_session = first | np.r_[False, np.diff(tt) > gap]
+    session_no = _running_count_per_group(new_session, first)
+
+    room = ev["room_id"].to_numpy(dtype=object)[order]
+    has_room = ~pd.isna(room)
+    room_codes = pd.factorize(pd.Series(room))[0]
+    idx = np.flatnonzero(has_room)
+    rc, rt, ru = room_codes[idx], tt[idx], c[idx]
+    r_first = np.r_[True, ru[1:] != ru[:-1]] if len(idx) else np.zeros(0, bool)
+    r_new = r_first | np.r_[False, (rc[1:] != rc[:-1]) | (np.diff(rt) > gap)] if len(idx) else np.zeros(0, bool)
+    room_no = _running_count_per_group(r_new, r_first)
+
+    users = ev["user_id"].to_numpy(dtype=object)[order]
+    session_id = pd.Series(users).str.cat(pd.Series(session_no).astype("str"), sep="#")
+    room_session = np.full(len(ev), None, dtype=object)
+    if len(idx):
+        room_session[idx] = pd.Series(users[idx]).str.cat(pd.Series(room_no).astype("str"), sep="#r").to_numpy()
+    out = ev.iloc[order].copy()
+    out["session_id"] = session_id.to_numpy()
+    out["room_session_id"] = room_session
+    out["session_id"] = out["session_id"].astype("str")
+    out["room_session_id"] = out["room_session_id"].astype("str")
+    ts_order = np.lexsort((np.arange(len(out)), epoch_int(out["ts"])))
+    return out.iloc[ts_order].reset_index(drop=True)
+
+
+def _running_count_per_group(is_new: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """1-based count of ``is_new`` flags so far within each group (groups start at ``group_start``)."""
+    total = np.cumsum(is_new)
+    base = np.maximum.accumulate(np.where(group_start, total - 1, 0))
+    return total - base
+
+
+def _quarantine_frame(frame: pd.DataFrame, raw: pd.DataFrame | None, reasons: np.ndarray, problems: list[RowProblem]) -> pd.DataFrame:
+    """Rows that are quarantined, with their reason, their source row and raw text of unparseable values."""
+    mask = reasons != None  # noqa: E711
+    out = frame.loc[mask].copy()
+    if raw is not None:
+        for column in sorted({p.column for p in problems if p.problem.startswith("unparseable")}):
+            out[f"raw_{column}"] = raw.loc[mask, column].astype("str").to_numpy()
+    out.insert(0, "reason", reasons[mask].astype(str))
+    out.insert(1, "source_row", np.flatnonzero(mask))
+    return out.reset_index(drop=True)
+
+
+def mask_comment_pii(texts: pd.Series) -> pd.Series:
+    """Mask phones, emails, WeChat and QQ ids inside comment texts (see :func:`lsc_utils.text.mask_pii`)."""
+    from lsc_utils.text import mask_pii
+
+    return mask_pii(texts)
+
+
+def _protect(table: str, frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Pseudonymize user ids, drop raw PII columns and mask PII inside comment text."""
+    out = frame.drop(columns=[c for c in PII_COLUMNS if c in frame.columns])
+    if table in USER_ID_TABLES and "user_id" in out:
+        out["user_id"] = pseudonymize(out["user_id"], key)
+    if table == "comments" and "text" in out:
+        out["text"] = mask_comment_pii(out["text"]).astype("str")
+    return out
+
+
+def clean_dataset(
+    raw: Dataset,
+    key: bytes,
+    config: CleaningConfig | None = None,
+) -> CleaningResult:
+    """Clean a dataset loaded with ``load_dataset(path, strict=False)``.
+
+    Parameters
+    ----------
+    raw : Dataset
+        Coerced tables with their row problems (``raw.problems``).
+    key : bytes
+        Pseudonymization key (:func:`lsc_utils.privacy.load_pseudonym_key`).
+    config : CleaningConfig, optional
+        Session gap, valid period and bot threshold.
+
+    Returns
+    -------
+    CleaningResult
+    """
+    config = config or CleaningConfig()
+    period = valid_period(raw.meta, config)
+    clean: dict[str, pd.DataFrame] = {}
+    quarantine: dict[str, pd.DataFrame] = {}
+    ledger_rows, reason_rows = [], []
+    bots = pd.DataFrame({"user_id": pd.Series(dtype="str"), "peak_events_per_minute": pd.Series(dtype="int64")})
+    for table, frame in raw.tables.items():
+        problems = list(raw.problems.get(table, []))
+        ts_col = TS_COLUMNS.get(table)
+        if ts_col is not None:
+            outside = out_of_range_timestamps(frame[ts_col], *period)
+            if outside.any():
+                problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
+        flagged = [(reason_of(p), p.mask) for p in problems]
+        flagged.append(("duplicate", duplicate_rows(frame, PRIMARY_KEYS.get(table))))
+        if table == "events":
+            pre = assign_reasons(len(frame), flagged)
+            valid = pre == None  # noqa: E711
+            peaks = peak_events_per_minute(frame.loc[valid, "user_id"], frame.loc[valid, "ts"])
+            bot_ids = peaks[peaks > config.bot_events_per_minute]
+            flagged.append(("bot_user", frame["user_id"].isin(bot_ids.index).to_numpy() & valid))
+            bots = bot_ids.rename_axis("user_id").reset_index()
+        reasons = assign_reasons(len(frame), flagged)
+        kept = frame.loc[reasons == None].reset_index(drop=True)  # noqa: E711
+        quarantined = _quarantine_frame(frame, raw.raw_values.get(table), reasons, problems)
+        clean[table] = _protect(table, kept, key)
+        quarantine[table] = _protect(table, quarantined, key)
+        counts = pd.Series(reasons[reasons != None]).value_counts()  # noqa: E711
+        for reason, n in counts.items():
+            reason_rows.append({"table": table, "reason": reason, "rows": int(n)})
+        ledger_rows.append(
+            {
+                "table": table,
+                "input_rows": len(frame),
+                "kept_rows": len(kept),
+                "quarantined_rows": int(counts.sum()),
+            }
+        )
+    if "events" in clean:
+        clean["events"] = sessionize(clean["events"], config.session_gap_minutes)
+    if len(bots):
+        bots["user_id"] = pseudonymize(bots["user_id"], key)
+    ledger = pd.DataFrame(ledger_rows)
+    ledger["balanced"] = ledger["input_rows"] == ledger["kept_rows"] + ledger["quarantined_rows"]
+    if not ledger["balanced"].all():
+        raise AssertionError(f"Cleaning ledger does not balance:\n{ledger}")
+    reasons_df = pd.DataFrame(reason_rows, columns=["table", "reason", "rows"])
+    reasons_df["rank"] = reasons_df["reason"].map(_reason_rank)
+    reasons_df = reasons_df.sort_values(["table", "rank", "reason"]).drop(columns="rank").reset_index(drop=True)
+    meta = dict(raw.meta)
+    meta["cleaned"] = {
+        "pseudonymized": True,
+        "key_fingerprint": key_fingerprint(key),
+        "session_gap_minutes": config.session_gap_minutes,
+        "valid_period": [period[0].isoformat(), period[1].isoformat()],
+        "bot_events_per_minute": config.bot_events_per_minute,
+    }
+    return CleaningResult(
+        dataset=Dataset(meta=meta, tables=clean),
+        quarantine=quarantine,
+        ledger=ledger,
+        reasons=reasons_df,
+        bot_users=bots,
+        valid_period=period,
+    )
+
+
+def detection_scores(quarantine: pd.DataFrame, truth: pd.DataFrame, kind_to_reason: dict[str, str] | None = None) -> pd.DataFrame:
+    """Precision and recall of each planted dirty-row kind against the quarantine of one table.
+
+    Parameters
+    ----------
+    quarantine : DataFrame
+        Quarantined rows with ``reason`` and ``source_row``.
+    truth : DataFrame
+        Planted dirty rows of the same table with ``row`` and ``kind``.
+    kind_to_reason : dict, optional
+        Planted kind -> quarantine reason (identity by default).
+
+    Returns
+    -------
+    DataFrame
+        kind, planted, flagged, true_positives, precision, recall.
+    """
+    mapping = kind_to_reason or {}
+    rows = []
+    for kind, group in truth.groupby("kind", sort=True):
+        reason = mapping.get(kind, kind)
+        planted = set(group["row"].astype(int))
+        flagged = set(quarantine.loc[quarantine["reason"] == reason, "source_row"].astype(int))
+        tp = len(planted & flagged)
+        rows.append(
+            {
+                "kind": kind,
+                "planted": len(planted),
+                "flagged": len(flagged),
+                "true_positives": tp,
+                "precision": tp / len(flagged) if flagged else float("nan"),
+                "recall": tp / len(planted) if planted else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def validation_report(ds: Dataset) -> pd.DataFrame:
+    """All row problems found while loading, one row each: table, column, problem, rows, examples."""
+    rows = [
+        {
+            "table": table,
+            "column": p.column,
+            "problem": p.problem,
+            "rows": p.count,
+            "examples": ", ".join(repr(e) for e in p.examples[:5]),
+        }
+        for table, problems in ds.problems.items()
+        for p in problems
+    ]
+    return pd.DataFrame(rows, columns=["table", "column", "problem", "rows", "examples"])
+
+
+def event_type_counts(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Events per type in the input and in the clean output, with the difference (quarantined)."""
+    counts = pd.DataFrame(
+        {
+            "input": before["event_type"].value_counts(dropna=False),
+            "kept": after["event_type"].value_counts(dropna=False),
+        }
+    ).fillna(0)
+    counts = counts.astype("int64")
+    counts["quarantined"] = counts["input"] - counts["kept"]
+    counts.index = counts.index.astype("str").fillna("<null>")
+    return counts.rename_axis("event_type").sort_values("input", ascending=False).reset_index()
+
+
+def save_cleaning_result(result: CleaningResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write the clean dataset (``clean/``), quarantine (``quarantine/<table>.parquet``) and ledger tables."""
+    root = Path(out_dir)
+    clean_dir = save_dataset(result.dataset, root / "clean")
+    quarantine_dir = root / "quarantine"
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    for table, frame in result.quarantine.items():
+        frame.to_parquet(quarantine_dir / f"{table}.parquet", index=False)
+    tables = root / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    result.ledger.to_csv(tables / "ledger.csv", index=False)
+    result.reasons.to_csv(tables / "quarantine_reasons.csv", index=False)
+    return {"clean": clean_dir, "quarantine": quarantine_dir, "tables": tables}

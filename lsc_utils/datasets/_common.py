@@ -1,0 +1,480 @@
+"""Shared building blocks of the source adapters: input resolution, id and time parsing, table assembly
+and the writer that turns converted frames into a canonical dataset folder.
+
+Every adapter follows the same contract:
+
+* structural problems (missing file or column, empty file, undecodable bytes, wrong column count)
+  raise :class:`~lsc_utils.schema.DatasetError` naming the file and what was expected;
+* every raw row that maps to an event is kept, dirty or not. Row problems found by
+  :func:`lsc_utils.schema.validate_table` (``strict=False``) are only counted into
+  ``dataset.yaml`` (``conversion.row_problems``); the cleaning step quarantines those rows later;
+* the output folder is written atomically: tables go to a temporary sibling folder that replaces
+  ``out_dir`` only when the whole conversion succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lsc_utils.constants import TABLES
+from lsc_utils.io import META_FILE, Dataset, save_dataset, sha256_file, write_meta
+from lsc_utils.schema import DatasetError, RowProblem, validate_table
+
+CONSENT_NOTE = (
+    "The source carries no consent information: consent_personalization and consent_marketing are set "
+    "to True for every user (consent: assumed)."
+)
+"""Sentence appended to every converted dataset's description."""
+
+DEFAULT_CHUNK_ROWS: int = 2_000_000
+"""Rows per chunk when an adapter streams a large file."""
+
+_INTEGER_FLOAT = re.compile(r"^([+-]?\d+)\.0*$")
+
+
+# --------------------------------------------------------------------------------------------------
+# Input resolution
+# --------------------------------------------------------------------------------------------------
+def existing_path(raw_path: str | Path) -> Path:
+    """Return ``raw_path`` as a Path, raising a clear error when it does not exist."""
+    path = Path(raw_path)
+    if not path.exists():
+        raise DatasetError(f"{path}: input path does not exist.")
+    return path
+
+
+def find_files(folder: Path, patterns: Iterable[str]) -> list[Path]:
+    """Files of ``folder`` matching any glob pattern (case-sensitive), sorted by name, no duplicates."""
+    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+    return sorted(found, key=lambda p: p.name)
+
+
+def resolve_single_file(raw_path: str | Path, patterns: tuple[str, ...], what: str) -> Path:
+    """The one input file of a single-file source: ``raw_path`` itself or the file in that folder.
+
+    Parameters
+    ----------
+    raw_path : str or Path
+        A file, or a folder holding exactly one file that matches the first pattern that matches.
+    patterns : tuple of str
+        Glob patterns tried in order (the first one with a match wins).
+    what : str
+        Human name of the file, used in messages.
+
+    Raises
+    ------
+    DatasetError
+        When the path is missing, or the folder holds none or several candidate files.
+    """
+    path = existing_path(raw_path)
+    if path.is_file():
+        return path
+    for pattern in patterns:
+        matches = find_files(path, (pattern,))
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(p.name for p in matches)
+            raise DatasetError(f"{path}: several files could be the {what} ({names}). Pass the file itself.")
+    raise DatasetError(f"{path}: no {what} found (looked for {', '.join(patterns)}).")
+
+
+def dataset_name(source: str, raw_path: str | Path, name: str | None) -> str:
+    """Default dataset name: ``<source>_<input stem>`` in snake case (no double source prefix)."""
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise DatasetError(f"The 'name' option must be a non-empty string. Got {name!r} instead.")
+        return name.strip()
+    stem = re.sub(r"[^0-9a-z]+", "_", Path(raw_path).resolve().stem.lower()).strip("_")
+    return stem if stem.startswith(source) else f"{source}_{stem}"
+
+
+def first_line(file: Path, encoding: str = "utf-8") -> str:
+    """The first line of a text file without its line break."""
+    with open(file, encoding=encoding, errors="replace") as fh:
+        return fh.readline().rstrip("\r\n")
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` parses as a float."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+def read_text_columns(
+    file: Path,
+    columns: list[str],
+    *,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """Read a headerless delimited file with every column as text (pyarrow engine).
+
+    Raises
+    ------
+    DatasetError
+        Naming the file when a row has the wrong number of fields.
+    """
+    return pd.concat(
+        list(read_text_chunks(file, columns, delimiter=delimiter, skip_rows=skip_rows, encoding=encoding)),
+        ignore_index=True,
+    )
+
+
+def read_text_chunks(
+    file: Path,
+    columns: list[str],
+    *,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    encoding: str = "utf-8",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Stream a headerless delimited file as text frames of about ``chunk_rows`` rows.
+
+    Uses pyarrow's streaming CSV reader, so memory stays bounded for files of any size.
+    """
+    read_options = pacsv.ReadOptions(
+        column_names=columns, skip_rows=skip_rows, block_size=32 << 20, encoding=encoding
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter)
+    convert_options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
+    )
+    try:
+        reader = pacsv.open_csv(
+            file, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= chunk_rows:
+                yield _batches_to_frame(pending, columns)
+                pending, rows = [], 0
+        if pending:
+            yield _batches_to_frame(pending, columns)
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(
+            f"{file}: cannot be parsed as {len(columns)} {delimiter!r}-separated columns "
+            f"({', '.join(columns)}): {exc}"
+        ) from None
+
+
+def _batches_to_frame(batches: list[pa.RecordBatch], columns: list[str]) -> pd.DataFrame:
+    frame = pa.Table.from_batches(batches).to_pandas()
+    return frame.astype(dict.fromkeys(columns, "str"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Ids, values and timestamps
+# --------------------------------------------------------------------------------------------------
+def normalize_integer_ids(values: pd.Series) -> pd.Series:
+    """Ids as strings, with the ``.0`` of integer ids written as floats removed (``"266079.0"`` -> ``"266079"``).
+
+    Other text is kept as is (stripped); nulls stay null.
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        out = pd.Series(pd.NA, index=values.index, dtype="str")
+        finite = values.notna()
+        whole = finite & (values == np.floor(values.where(finite, 0)))
+        out[whole] = values[whole].astype("int64").astype("str")
+        out[finite & ~whole] = values[finite & ~whole].astype("str")
+        return out
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("str").where(values.notna(), pd.NA).astype("str")
+    text = values.astype("str").str.strip()
+    return text.str.replace(_INTEGER_FLOAT, r"\1", regex=True).astype("str")
+
+
+def prefix_ids(prefix: str, values: pd.Series) -> pd.Series:
+    """``prefix`` + id as text, nulls kept null."""
+    text = values.astype("str")
+    return (prefix + text).where(text.notna(), pd.NA).astype("str")
+
+
+def map_event_types(raw: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
+    """Map raw event codes to canonical types; unknown codes are kept as their raw text.
+
+    Keeping unknown codes (rather than dropping the rows) lets the schema flag them as
+    ``out_of_vocabulary`` so that cleaning quarantines and counts them.
+    """
+    text = raw.astype("str").str.strip()
+    return text.map(dict(mapping)).fillna(text).astype("str")
+
+
+def unknown_share(raw: pd.Series, known: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """Number of values outside ``known`` (nulls included) and their counts, most frequent first."""
+    text = raw.astype("str").str.strip()
+    unknown = text[~text.isin(list(known))].fillna("<null>")
+    counts = unknown.value_counts()
+    return int(counts.sum()), {str(k): int(v) for k, v in counts.items()}
+
+
+def unix_to_utc(values: pd.Series, unit: str = "s") -> pd.Series:
+    """Unix epoch numbers (or their text) to UTC timestamps; unparseable values become NaT."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce").astype("datetime64[us, UTC]")
+
+
+def local_to_utc(values: pd.Series, timezone: str, formats: tuple[str, ...] = ("ISO8601",)) -> pd.Series:
+    """Parse local wall-clock times and convert them to UTC.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Text (or naive datetimes) in the source's local time.
+    timezone : str
+        IANA zone of the values.
+    formats : tuple of str
+        ``strptime`` formats (or ``"ISO8601"``); the one that parses the most values is used.
+
+    Returns
+    -------
+    pandas.Series
+        ``datetime64[us, UTC]``; unparseable values become NaT (the schema flags them). Wall-clock
+        times that do not exist (spring-forward gap) are shifted forward; ambiguous ones (autumn
+        overlap) are read as the first occurrence (daylight-saving time).
+    """
+    parsed = parse_best_format(values, formats)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        return parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    localized = parsed.dt.tz_localize(
+        timezone, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward"
+    )
+    return localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def parse_best_format(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
+    """Parse datetimes with the format (of ``formats``) that parses the most non-null values."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    text = values.astype("str").str.strip()
+    best: pd.Series | None = None
+    best_count = -1
+    for fmt in formats:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        count = int(parsed.notna().sum())
+        if count > best_count:
+            best, best_count = parsed, count
+        if count == int(text.notna().sum()):
+            break
+    assert best is not None
+    return best
+
+
+def most_frequent(frame: pd.DataFrame, key: str, value: str) -> pd.Series:
+    """The most frequent non-null ``value`` per ``key``; ties go to the smallest value (deterministic)."""
+    pairs = frame[[key, value]].dropna()
+    counts = pairs.value_counts().rename("n").reset_index()
+    counts = counts.sort_values(["n", value], ascending=[False, True], kind="stable")
+    return counts.drop_duplicates(key).set_index(key)[value].sort_index()
+
+
+# --------------------------------------------------------------------------------------------------
+# Table assembly
+# --------------------------------------------------------------------------------------------------
+def build_users(user_ids: Iterable[pd.Series], attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The users table: every user with attributes plus every user id seen in events.
+
+    Consent columns are set to True (the sources carry no consent; see :data:`CONSENT_NOTE`).
+    Rows are sorted by ``user_id``; null ids are left out (the events keep them for quarantine).
+    """
+    seen = pd.concat([pd.Series(s, dtype="str") for s in user_ids], ignore_index=True).dropna().unique()
+    ids = pd.DataFrame({"user_id": pd.Series(seen, dtype="str")})
+    if attributes is None:
+        users = ids
+    else:
+        attrs = attributes.drop_duplicates("user_id", keep="first")
+        extra = ids[~ids["user_id"].isin(attrs["user_id"])]
+        users = pd.concat([attrs, extra], ignore_index=True)
+    users = users.sort_values("user_id", kind="stable").reset_index(drop=True)
+    users["consent_personalization"] = True
+    users["consent_marketing"] = True
+    return users
+
+
+def build_items(item_ids: Iterable[pd.Series], attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The items table: every item with attributes plus every item id seen in events, sorted by id."""
+    seen = pd.concat([pd.Series(s, dtype="str") for s in item_ids], ignore_index=True).dropna().unique()
+    ids = pd.DataFrame({"item_id": pd.Series(seen, dtype="str")})
+    if attributes is None:
+        items = ids
+    else:
+        attrs = attributes.drop_duplicates("item_id", keep="first")
+        items = pd.concat([attrs, ids[~ids["item_id"].isin(attrs["item_id"])]], ignore_index=True)
+    return items.sort_values("item_id", kind="stable").reset_index(drop=True)
+
+
+def build_meta(
+    *,
+    name: str,
+    source: str,
+    licence: str,
+    timezone: str,
+    event_types: Iterable[str],
+    description: str,
+    inputs: Iterable[Path],
+    period: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``dataset.yaml`` contents of a converted dataset (``tables`` and ``conversion`` are added on write).
+
+    ``inputs`` are recorded with size and SHA-256 so that a conversion can be traced to its raw files.
+    """
+    meta: dict[str, Any] = {
+        "name": name,
+        "source": source,
+        "licence": licence,
+        "timezone": timezone,
+        "event_types": list(event_types),
+    }
+    if period is not None:
+        meta["period"] = {"start": str(period["start"]), "end": str(period["end"])}
+    meta["description"] = f"{description.strip()} {CONSENT_NOTE}"
+    meta["consent"] = "assumed"
+    meta["raw_files"] = [{"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in inputs]
+    if options:
+        meta["options"] = {k: v for k, v in options.items() if v is not None}
+    return meta
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------
+class DatasetWriter:
+    """Write a converted dataset folder atomically, validating every table on the way.
+
+    Small tables are collected with :meth:`add_table` and written by :func:`lsc_utils.io.save_dataset`;
+    large tables (Taobao's 100M events) are streamed chunk by chunk with :meth:`append_rows` into one
+    Parquet file with a fixed schema. Every table passes through ``validate_table(strict=False)``:
+    rows are coerced to canonical dtypes, never dropped, and their problems are counted into
+    ``dataset.yaml``. Use as a context manager; the folder appears at ``out_dir`` only on success.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Target dataset folder. It may not exist yet, be empty, or be an earlier dataset folder (which
+        is replaced); any other non-empty folder is refused.
+    meta : dict
+        Contents of ``dataset.yaml`` (see :func:`build_meta`).
+    """
+
+    def __init__(self, out_dir: str | Path, meta: dict[str, Any]) -> None:
+        self.out_dir = Path(out_dir)
+        self.meta = dict(meta)
+        self._tmp = self.out_dir.with_name(f".{self.out_dir.name}.converting-{os.getpid()}")
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._streams: dict[str, pq.ParquetWriter] = {}
+        self._schemas: dict[str, pa.Schema] = {}
+        self._rows: dict[str, int] = {}
+        self._problems: dict[tuple[str, str, str], int] = {}
+
+    def __enter__(self) -> DatasetWriter:
+        check_output_folder(self.out_dir)
+        if self._tmp.exists():
+            shutil.rmtree(self._tmp)
+        self._tmp.mkdir(parents=True)
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        for writer in self._streams.values():
+            writer.close()
+        if exc_type is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        try:
+            self._finish()
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+
+    def add_table(self, table: str, frame: pd.DataFrame) -> None:
+        """Validate a whole table and keep it for :func:`~lsc_utils.io.save_dataset`."""
+        self._check_new(table)
+        coerced = self._validate(frame, table)
+        self._tables[table] = coerced
+        self._rows[table] = len(coerced)
+
+    def append_rows(self, table: str, frame: pd.DataFrame) -> None:
+        """Validate one chunk of a large table and append it to the table's Parquet file."""
+        if table in self._tables:
+            raise DatasetError(f"The {table} table was already added whole; it cannot also be streamed.")
+        coerced = self._validate(frame, table)
+        arrow = pa.Table.from_pandas(coerced, preserve_index=False)
+        if table not in self._streams:
+            self._schemas[table] = arrow.schema
+            self._streams[table] = pq.ParquetWriter(self._tmp / f"{table}.parquet", arrow.schema)
+            self._rows[table] = 0
+        self._streams[table].write_table(arrow.cast(self._schemas[table]))
+        self._rows[table] += len(coerced)
+
+    def _check_new(self, table: str) -> None:
+        if table in self._tables or table in self._streams:
+            raise DatasetError(f"The {table} table was already written.")
+
+    def _validate(self, frame: pd.DataFrame, table: str) -> pd.DataFrame:
+        coerced, problems = validate_table(frame, table, f"{table}.parquet", strict=False)
+        self._count(problems)
+        return coerced
+
+    def _count(self, problems: list[RowProblem]) -> None:
+        for p in problems:
+            key = (p.table, p.column, p.problem)
+            self._problems[key] = self._problems.get(key, 0) + p.count
+
+    def _finish(self) -> None:
+        if "events" not in self._tables and "events" not in self._streams:
+            raise DatasetError(f"{self.out_dir}: the conversion produced no events table.")
+        save_dataset(Dataset(meta=self.meta, tables=self._tables), self._tmp)
+        meta = dict(self.meta)
+        meta["tables"] = [t for t in TABLES if t in self._tables or t in self._streams]
+        meta["conversion"] = {
+            "rows": {t: int(self._rows[t]) for t in meta["tables"]},
+            "row_problems": [
+                {"table": t, "column": c, "problem": p, "count": int(n)}
+                for (t, c, p), n in sorted(self._problems.items())
+            ],
+        }
+        write_meta(meta, self._tmp)
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        os.replace(self._tmp, self.out_dir)
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse to overwrite a folder that is neither empty nor a canonical dataset."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DatasetError(f"{out_dir}: output path exists and is not a folder.")
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return
+    allowed = {META_FILE, "truth"} | {f"{t}.parquet" for t in TABLES}
+    foreign = sorted(p.name for p in entries if p.name not in allowed)
+    if not (out_dir / META_FILE).is_file() or foreign:
+        shown = ", ".join(foreign[:5]) or "no dataset.yaml"
+        raise DatasetError(
+            f"{out_dir}: output folder is not empty and is not a canonical dataset ({shown}). "
+            "Choose an empty or new folder."
+        )
