@@ -281,10 +281,10 @@ def run_collection(
     if not specs:
         raise RunError(f"no notebooks found in {notebook_dir}")
     data_dir = _resolve(data or config.get("data") or "data/sample")
-    if not data_dir.exists():
-        raise RunError(f"dataset folder not found: {data_dir} (make it with 'make data' or convert your own)")
     run_dir = _resolve(out) if out else RUNS_DIR / str(config["name"])
     plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
+    if not data_dir.exists():
+        raise RunError(f"dataset folder not found: {data_dir} (make it with 'make data' or convert your own)")
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "run": str(config["name"]),

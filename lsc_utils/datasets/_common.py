@@ -230,10 +230,22 @@ def unknown_share(raw: pd.Series, known: Iterable[str]) -> tuple[int, dict[str, 
     return int(counts.sum()), {str(k): int(v) for k, v in counts.items()}
 
 
+MICROSECONDS_PER_UNIT: dict[str, float] = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
+"""Epoch units accepted by :func:`unix_to_utc`."""
+
+
 def unix_to_utc(values: pd.Series, unit: str = "s") -> pd.Series:
-    """Unix epoch numbers (or their text) to UTC timestamps; unparseable values become NaT."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    return pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce").astype("datetime64[us, UTC]")
+    """Unix epoch numbers (or their text) to UTC timestamps; unparseable values become NaT.
+
+    Fractional epochs are rounded to the microsecond first, so ``1396860669.277`` gives ``.277000``
+    rather than the float artefact ``.276999``.
+    """
+    if unit not in MICROSECONDS_PER_UNIT:
+        raise DatasetError(f"Unknown epoch unit {unit!r}. Expected one of {', '.join(MICROSECONDS_PER_UNIT)}.")
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    micros = (numbers * MICROSECONDS_PER_UNIT[unit]).round()
+    micros = micros.where(micros.abs() < 2**62)
+    return pd.to_datetime(micros, unit="us", utc=True, errors="coerce").astype("datetime64[us, UTC]")
 
 
 def local_to_utc(values: pd.Series, timezone: str, formats: tuple[str, ...] = ("ISO8601",)) -> pd.Series:

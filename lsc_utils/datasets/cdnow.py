@@ -1,0 +1,168 @@
+"""CDNOW adapter: purchases of a US online CD store, 1997-01-01..1998-06-30 (Fader, Hardie & Lee 2005).
+
+Raw format
+----------
+Whitespace-separated text, one line per purchase (a customer's purchases of one day may span lines):
+
+* ``CDNOW_master.txt`` (all 23,570 customers of the 1997Q1 cohort): ``customer_id date number_of_cds
+  dollar_value``, optionally preceded by a header line;
+* ``CDNOW_sample.txt`` (the 1/10 sample of the BG/NBD paper, 2,357 customers, 6,919 purchases):
+  ``customer_id sample_id date number_of_cds dollar_value``.
+
+The variant is detected by the column count (4 or 5); a first line whose last field is not a number
+is a header and skipped. ``date`` is ``YYYYMMDD``. Given a folder holding both files, ``variant``
+chooses (default ``"master"``).
+
+Mapping
+-------
+* events: each line -> ``pay`` with ``quantity`` = number of CDs and ``price`` = dollar value / number
+  of CDs (the line's average unit price), so that ``price * quantity`` equals the line's dollar value;
+  a line with 0 CDs keeps ``quantity = 0`` and a null ``price``. ``user_id`` = ``customer_id`` as
+  written (``"00001"``); ``order_id = "<customer_id>-<date>-<n>"`` with ``n`` counting the customer's
+  lines of that day from 1. Only dates are known: ``ts`` is local midnight (America/New_York) in UTC.
+* users: every customer (no attributes; the sample id is not kept).
+
+What the source cannot produce
+------------------------------
+No items, times of day, browsing, cart, room or comment events, demographics or sessions.
+
+Licence: distributed by Bruce Hardie for research and teaching (no formal licence; cite Fader,
+Hardie & Lee 2005).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lsc_utils.datasets._common import (
+    DatasetWriter,
+    build_meta,
+    build_users,
+    dataset_name,
+    existing_path,
+    find_files,
+    first_line,
+    is_number,
+    local_to_utc,
+)
+from lsc_utils.io import check_text_file, read_csv
+from lsc_utils.schema import DatasetError
+
+SOURCE = "cdnow"
+EVENT_TYPES: tuple[str, ...] = ("pay",)
+"""Canonical event types this source can produce."""
+
+MASTER_COLUMNS = ["customer_id", "date", "number_of_cds", "dollar_value"]
+SAMPLE_COLUMNS = ["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"]
+VARIANT_PATTERNS: dict[str, tuple[str, ...]] = {"master": ("*master*.txt",), "sample": ("*sample*.txt",)}
+LICENCE = "Research and teaching use as distributed by Bruce Hardie; cite Fader, Hardie & Lee (2005)"
+TIMEZONE = "America/New_York"
+PERIOD = {"start": "1997-01-01", "end": "1998-06-30"}
+DESCRIPTION = (
+    "CDNOW purchases 1997-01..1998-06 of the customers whose first purchase was in 1997Q1 (data of "
+    "Fader, Hardie & Lee's BG/NBD paper). Each line is a 'pay' event with quantity = number of CDs and "
+    "price = dollar value / CDs; dates only (local midnight)."
+)
+
+
+def convert(
+    raw_path: str | Path,
+    out_dir: str | Path,
+    *,
+    name: str | None = None,
+    variant: str = "master",
+) -> Path:
+    """Convert a CDNOW master or sample file into a canonical dataset folder.
+
+    Parameters
+    ----------
+    raw_path : str or Path
+        ``CDNOW_master.txt``, ``CDNOW_sample.txt`` or a folder holding them.
+    out_dir : str or Path
+        Output dataset folder.
+    name : str, optional
+        Dataset name (default from the input file name).
+    variant : {"master", "sample"}, default "master"
+        File to use when ``raw_path`` is a folder.
+
+    Returns
+    -------
+    Path
+        The dataset folder.
+    """
+    file = input_file(raw_path, variant)
+    raw = read_purchases(file)
+    events = build_events(raw)
+    meta = build_meta(
+        name=dataset_name(SOURCE, file, name),
+        source=SOURCE,
+        licence=LICENCE,
+        timezone=TIMEZONE,
+        event_types=EVENT_TYPES,
+        description=DESCRIPTION,
+        inputs=[file],
+        period=PERIOD,
+    )
+    with DatasetWriter(out_dir, meta) as writer:
+        writer.add_table("events", events)
+        writer.add_table("users", build_users([events["user_id"]]))
+    return Path(out_dir)
+
+
+def input_file(raw_path: str | Path, variant: str) -> Path:
+    """The file to convert: ``raw_path`` itself or the folder's master / sample file."""
+    if variant not in VARIANT_PATTERNS:
+        raise DatasetError(
+            f"The 'variant' parameter of cdnow.convert must be one of {', '.join(VARIANT_PATTERNS)}. "
+            f"Got {variant!r} instead."
+        )
+    path = existing_path(raw_path)
+    if path.is_file():
+        return path
+    matches = find_files(path, VARIANT_PATTERNS[variant]) or find_files(path, ("*.txt",))
+    if len(matches) != 1:
+        found = ", ".join(p.name for p in matches) or "none"
+        raise DatasetError(
+            f"{path}: expected one CDNOW {variant} file (*{variant}*.txt); found {found}. Pass the file itself."
+        )
+    return matches[0]
+
+
+def read_purchases(file: Path) -> pd.DataFrame:
+    """The purchase lines with named text columns (header skipped, variant detected)."""
+    check_text_file(file)
+    fields = first_line(file).split()
+    header = 0 if fields and is_number(fields[-1]) else 1
+    raw = read_csv(file, sep=r"\s+", header=None, skiprows=header, dtype="str")
+    if raw.shape[1] == len(MASTER_COLUMNS):
+        raw.columns = MASTER_COLUMNS
+    elif raw.shape[1] == len(SAMPLE_COLUMNS):
+        raw.columns = SAMPLE_COLUMNS
+    else:
+        raise DatasetError(
+            f"{file.name}: expected 4 columns ({' '.join(MASTER_COLUMNS)}) or 5 columns "
+            f"({' '.join(SAMPLE_COLUMNS)}); got {raw.shape[1]}."
+        )
+    return raw
+
+
+def build_events(raw: pd.DataFrame) -> pd.DataFrame:
+    """One ``pay`` event per purchase line (same order)."""
+    customer = raw["customer_id"].str.strip()
+    date = raw["date"].str.strip()
+    cds = pd.to_numeric(raw["number_of_cds"], errors="coerce")
+    dollars = pd.to_numeric(raw["dollar_value"], errors="coerce")
+    line_no = pd.DataFrame({"c": customer, "d": date}).groupby(["c", "d"], sort=False, dropna=False).cumcount() + 1
+    return pd.DataFrame(
+        {
+            "user_id": customer,
+            "ts": local_to_utc(date, TIMEZONE, ("%Y%m%d",)),
+            "event_type": "pay",
+            "price": (dollars / cds.where(cds != 0)).where(np.isfinite(dollars)),
+            "quantity": cds,
+            "order_id": customer + "-" + date + "-" + line_no.astype("str"),
+        }
+    )

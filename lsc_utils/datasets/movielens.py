@@ -1,0 +1,190 @@
+"""MovieLens 100K adapter (GroupLens; 100,000 ratings of 943 users on 1,682 movies, 1997-09..1998-04).
+
+Raw format
+----------
+The ``ml-100k`` folder:
+
+* ``u.data``: tab-separated, headerless ``user_id item_id rating timestamp`` (rating 1-5, Unix seconds);
+* ``u.user``: ``|``-separated ``user_id|age|gender|occupation|zip_code``;
+* ``u.item``: ``|``-separated, **Latin-1** encoded ``movie_id|title|release_date|video_release_date|
+  IMDb_URL`` followed by 19 genre flags in the order of ``u.genre`` (``unknown``, Action, ... Western).
+
+Given ``u.data`` itself, ``u.user`` and ``u.item`` are read from the same folder when present.
+
+Mapping
+-------
+* events: each rating -> one ``view_item`` event (watching is the interaction that a rating records)
+  with **the rating (1-5) kept in ``quantity``**; ``ts`` from the Unix seconds (stored UTC).
+* users: ``age``, ``gender`` (M/F), ``region`` = the zip code as written. Occupation is not kept (the
+  canonical users table has no column for it).
+* items: ``category`` = the first genre flagged (in ``u.genre`` order; ``unknown`` when none),
+  ``tags`` = all flagged genres ``|``-joined, ``brand = "unknown"``. Titles and release dates are not
+  kept (no canonical column).
+
+What the source cannot produce
+------------------------------
+No purchases, prices, carts, rooms or comments; ratings are explicit feedback squeezed into
+``view_item`` + ``quantity``, so downstream code that needs ratings reads ``quantity``.
+
+Licence: GroupLens research licence: research use only, no redistribution, no commercial use, cite
+Harper & Konstan (2015).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lsc_utils.datasets._common import (
+    DatasetWriter,
+    build_items,
+    build_meta,
+    build_users,
+    dataset_name,
+    existing_path,
+    unix_to_utc,
+)
+from lsc_utils.io import read_csv
+from lsc_utils.schema import DatasetError
+
+SOURCE = "movielens"
+EVENT_TYPES: tuple[str, ...] = ("view_item",)
+"""Canonical event types this source can produce."""
+
+GENRES: tuple[str, ...] = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+"""Genre flags of ``u.item``, in file order (``u.genre``)."""
+
+RATING_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
+USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip_code"]
+ITEM_COLUMNS = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *GENRES]
+ITEM_ENCODING = "latin-1"
+UNKNOWN_BRAND = "unknown"
+LICENCE = "GroupLens research licence: research only, no redistribution, no commercial use; cite Harper & Konstan (2015)"
+TIMEZONE = "America/Chicago"
+PERIOD = {"start": "1997-09-19", "end": "1998-04-22"}
+DESCRIPTION = (
+    "MovieLens 100K (GroupLens): 1-5 star movie ratings from movielens.umn.edu, 1997-09-19..1998-04-22. "
+    "Each rating is a 'view_item' event with the rating in 'quantity'."
+)
+
+
+def convert(raw_path: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
+    """Convert MovieLens 100K into a canonical dataset folder.
+
+    Parameters
+    ----------
+    raw_path : str or Path
+        The ``ml-100k`` folder or its ``u.data`` file.
+    out_dir : str or Path
+        Output dataset folder.
+    name : str, optional
+        Dataset name (default from the folder name).
+
+    Returns
+    -------
+    Path
+        The dataset folder.
+    """
+    path = existing_path(raw_path)
+    folder = path if path.is_dir() else path.parent
+    ratings_file = path if path.is_file() else folder / "u.data"
+    if not ratings_file.is_file():
+        raise DatasetError(f"{folder}: not a MovieLens 100K folder (no u.data).")
+    ratings = read_table(ratings_file, RATING_COLUMNS, "\t", "utf-8")
+    events = build_events(ratings)
+    user_file, item_file = folder / "u.user", folder / "u.item"
+    users = read_users(user_file) if user_file.is_file() else None
+    items = read_items(item_file) if item_file.is_file() else None
+    meta = build_meta(
+        name=dataset_name(SOURCE, folder if path.is_dir() else ratings_file, name),
+        source=SOURCE,
+        licence=LICENCE,
+        timezone=TIMEZONE,
+        event_types=EVENT_TYPES,
+        description=DESCRIPTION,
+        inputs=[f for f in (ratings_file, user_file, item_file) if f.is_file()],
+        period=PERIOD,
+    )
+    with DatasetWriter(out_dir, meta) as writer:
+        writer.add_table("events", events)
+        writer.add_table("users", build_users([events["user_id"]], users))
+        writer.add_table("items", build_items([events["item_id"]], items))
+    return Path(out_dir)
+
+
+def read_table(file: Path, columns: list[str], sep: str, encoding: str) -> pd.DataFrame:
+    """A headerless MovieLens file with named text columns; a wrong column count raises."""
+    raw = read_csv(file, sep=sep, header=None, dtype="str", encoding=encoding, keep_default_na=False, na_values=[""])
+    if raw.shape[1] != len(columns):
+        raise DatasetError(
+            f"{file.name}: expected {len(columns)} {sep!r}-separated columns ({', '.join(columns[:6])}"
+            f"{' ...' if len(columns) > 6 else ''}); got {raw.shape[1]}."
+        )
+    raw.columns = columns
+    return raw
+
+
+def build_events(ratings: pd.DataFrame) -> pd.DataFrame:
+    """One ``view_item`` event per rating, the rating in ``quantity`` (same order)."""
+    return pd.DataFrame(
+        {
+            "user_id": ratings["user_id"].str.strip(),
+            "ts": unix_to_utc(ratings["timestamp"], "s"),
+            "event_type": "view_item",
+            "item_id": ratings["item_id"].str.strip(),
+            "quantity": pd.to_numeric(ratings["rating"], errors="coerce"),
+        }
+    )
+
+
+def read_users(file: Path) -> pd.DataFrame:
+    """Users with age, gender and zip code as region."""
+    raw = read_table(file, USER_COLUMNS, "|", "utf-8")
+    return pd.DataFrame(
+        {
+            "user_id": raw["user_id"].str.strip(),
+            "gender": raw["gender"].str.strip(),
+            "age": raw["age"].str.strip(),
+            "region": raw["zip_code"].str.strip(),
+        }
+    )
+
+
+def read_items(file: Path) -> pd.DataFrame:
+    """Items with first genre as category and all genres as tags (``u.item`` is Latin-1)."""
+    raw = read_table(file, ITEM_COLUMNS, "|", ITEM_ENCODING)
+    flags = raw[list(GENRES)].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy() == 1
+    names = np.array(GENRES, dtype=object)
+    first = np.where(flags.any(axis=1), names[flags.argmax(axis=1)], "unknown")
+    tags = pd.DataFrame(flags, columns=list(GENRES)).dot(pd.Series([f"{g}|" for g in GENRES], index=list(GENRES)))
+    tags = tags.str.rstrip("|")
+    return pd.DataFrame(
+        {
+            "item_id": raw["item_id"].str.strip(),
+            "category": first,
+            "brand": UNKNOWN_BRAND,
+            "tags": tags.where(tags != "", pd.NA).to_numpy(),
+        }
+    )

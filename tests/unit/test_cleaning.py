@@ -1,0 +1,153 @@
+"""Cleaning: one reason per quarantined row, an exact ledger, bots, pseudonyms, sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lsc_utils import cleaning
+from lsc_utils.io import Dataset, load_dataset, save_dataset
+from lsc_utils.privacy import key_fingerprint, load_pseudonym_key, pseudonymize
+from lsc_utils.schema import validate_table
+
+KEY = b"unit-test-key-0123456789"
+
+
+def _raw_dataset(tmp_path, events: pd.DataFrame, users: pd.DataFrame | None = None, meta: dict | None = None) -> Dataset:
+    tables = {"events": events} | ({"users": users} if users is not None else {})
+    save_dataset(Dataset(meta or {"name": "t", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}}, tables), tmp_path)
+    return load_dataset(tmp_path, strict=False)
+
+
+def _planted_events() -> tuple[pd.DataFrame, dict[int, str]]:
+    rows, truth = [], {}
+    base = pd.Timestamp("2026-03-02T10:00:00Z")
+    for i in range(20):
+        rows.append({"user_id": f"u{i % 4}", "ts": (base + pd.Timedelta(minutes=3 * i)).isoformat(), "event_type": "view_item", "price": None})
+    planted = [
+        ({"user_id": None}, "null_id"),
+        ({"ts": "yesterday"}, "unparseable_ts"),
+        ({"ts": "1970-01-01T00:00:00Z"}, "ts_out_of_range"),
+        ({"ts": "2031-01-01T00:00:00Z"}, "ts_out_of_range"),
+        ({"event_type": "clickk"}, "unknown_event_type"),
+        ({"event_type": "pay", "price": -3.0}, "negative_price"),
+    ]
+    for change, reason in planted:
+        truth[len(rows)] = reason
+        rows.append({**rows[0], **change})
+    truth[len(rows)] = "duplicate"
+    rows.append(dict(rows[5]))
+    # a bot: 200 events in 100 seconds
+    start = len(rows)
+    for j in range(200):
+        rows.append({"user_id": "bot", "ts": (base + pd.Timedelta(milliseconds=500 * j)).isoformat(), "event_type": "like", "price": None})
+        truth[start + j] = "bot_user"
+    return pd.DataFrame(rows), truth
+
+
+def test_every_planted_reason_is_found_and_ledger_balances(tmp_path) -> None:
+    events, truth = _planted_events()
+    raw = _raw_dataset(tmp_path, events)
+    result = cleaning.clean_dataset(raw, KEY)
+    q = result.quarantine["events"]
+    assert dict(zip(q["source_row"], q["reason"], strict=True)) == truth
+    ledger = result.ledger.set_index("table").loc["events"]
+    assert ledger["input_rows"] == len(events) == ledger["kept_rows"] + ledger["quarantined_rows"]
+    assert ledger["kept_rows"] == 20
+    assert result.reasons.set_index("reason")["rows"].to_dict() == pd.Series(truth).value_counts().to_dict()
+    assert len(result.bot_users) == 1 and result.bot_users["peak_events_per_minute"].iloc[0] == 120
+    assert q.loc[q["reason"] == "unparseable_ts", "raw_ts"].tolist() == ["yesterday"]
+
+
+def test_scores_against_planted_truth() -> None:
+    quarantine = pd.DataFrame({"reason": ["duplicate", "duplicate", "null_id"], "source_row": [1, 2, 3]})
+    truth = pd.DataFrame({"row": [1, 5, 3], "kind": ["duplicate", "duplicate", "null_id"]})
+    scores = cleaning.detection_scores(quarantine, truth).set_index("kind")
+    assert scores.loc["duplicate", ["precision", "recall"]].tolist() == [0.5, 0.5]
+    assert scores.loc["null_id", ["precision", "recall"]].tolist() == [1.0, 1.0]
+
+
+def test_pseudonyms_replace_ids_and_pii_columns_are_dropped(tmp_path) -> None:
+    events, _ = _planted_events()
+    users = pd.DataFrame({"user_id": ["u0", "u1", "u2", "u3", "bot"], "name": ["Ann"] * 5, "phone": ["13800000000"] * 5, "email": ["a@b.c"] * 5})
+    result = cleaning.clean_dataset(_raw_dataset(tmp_path, events, users), KEY)
+    clean_users = result.dataset["users"]
+    assert not {"name", "phone", "email"} & set(clean_users.columns)
+    assert clean_users["user_id"].str.fullmatch(r"u_[0-9a-f]{16}").all()
+    assert set(result.dataset["events"]["user_id"]) <= set(clean_users["user_id"])
+    assert result.quarantine["events"]["user_id"].dropna().str.startswith("u_").all()
+    assert result.dataset.meta["cleaned"]["key_fingerprint"] == key_fingerprint(KEY)
+
+
+def test_pseudonyms_are_keyed_and_deterministic() -> None:
+    ids = pd.Series(["a", "b", "a", None])
+    first, again, other = pseudonymize(ids, KEY), pseudonymize(ids, KEY), pseudonymize(ids, b"another-key-0123456789")
+    assert first.tolist() == again.tolist()
+    assert first[0] == first[2] != first[1] and pd.isna(first[3])
+    assert first[0] != other[0]
+
+
+def test_key_from_environment_and_generated_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LSC_PSEUDONYM_KEY", "short")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        load_pseudonym_key()
+    monkeypatch.delenv("LSC_PSEUDONYM_KEY")
+    monkeypatch.setenv("LSC_KEY_FILE", str(tmp_path / "k" / "pseudonym.key"))
+    key = load_pseudonym_key()
+    assert len(key) == 64 and load_pseudonym_key() == key
+    assert oct((tmp_path / "k" / "pseudonym.key").stat().st_mode)[-3:] == "600"
+
+
+def test_sessionize_by_gap_and_room() -> None:
+    ts = pd.to_datetime(
+        ["2026-01-01 10:00:00", "2026-01-01 10:10:00", "2026-01-01 11:00:00", "2026-01-01 10:00:00", "2026-01-01 11:05:00", "2026-01-01 10:00:30"],
+        utc=True,
+    ).astype("datetime64[us, UTC]")
+    events = pd.DataFrame({"user_id": ["a", "a", "a", "b", "a", "b"], "ts": ts, "room_id": ["r1", "r1", None, "r2", "r2", "r2"]})
+    out = cleaning.sessionize(events, gap_minutes=30)
+    got = out.sort_values(["user_id", "ts"])[["user_id", "session_id", "room_session_id"]].astype(object).where(lambda d: d.notna(), None)
+    assert got.values.tolist() == [
+        ["a", "a#1", "a#r1"],
+        ["a", "a#1", "a#r1"],
+        ["a", "a#2", None],
+        ["a", "a#2", "a#r2"],
+        ["b", "b#1", "b#r1"],
+        ["b", "b#1", "b#r1"],
+    ]
+    assert out["ts"].is_monotonic_increasing
+
+
+def test_peak_rate_is_exact_on_a_burst() -> None:
+    seconds = np.r_[np.arange(100) * 0.2, [0, 100, 200]]
+    ts = pd.Series(pd.to_datetime(seconds, unit="s", utc=True))
+    peaks = cleaning.peak_events_per_minute(pd.Series(["x"] * 100 + ["y"] * 3), ts)
+    assert peaks.to_dict() == {"x": 100, "y": 1}
+
+
+def test_valid_period_uses_dataset_timezone_and_whole_end_day() -> None:
+    start, end = cleaning.valid_period({"timezone": "Asia/Shanghai", "period": {"start": "2017-11-25", "end": "2017-12-03"}}, cleaning.CleaningConfig())
+    assert start == pd.Timestamp("2017-11-24T16:00:00Z")
+    assert end == pd.Timestamp("2017-12-03T15:59:59.999999Z")
+
+
+def test_bad_parameters_are_named() -> None:
+    with pytest.raises(ValueError, match="'session_gap_minutes' parameter must be a number > 0. Got 0"):
+        cleaning.CleaningConfig(session_gap_minutes=0)
+    with pytest.raises(ValueError, match="'bot_events_per_minute' parameter must be an int >= 2"):
+        cleaning.CleaningConfig(bot_events_per_minute=1)
+
+
+def test_duplicate_ids_in_users_keep_the_first(tmp_path) -> None:
+    events, _ = _planted_events()
+    users = pd.DataFrame({"user_id": ["u0", "u1", "u0"], "region": ["north", "south", "west"]})
+    result = cleaning.clean_dataset(_raw_dataset(tmp_path, events, users), KEY)
+    assert result.dataset["users"]["region"].tolist() == ["north", "south"]
+    assert result.quarantine["users"][["reason", "source_row"]].values.tolist() == [["duplicate", 2]]
+
+
+def test_validation_report_lists_problems(tmp_path) -> None:
+    events, _ = _planted_events()
+    report = cleaning.validation_report(_raw_dataset(tmp_path, events))
+    assert set(report["problem"]) == {"null_id", "unparseable_timestamp", "out_of_vocabulary", "below_minimum"}
+    assert validate_table(events.dropna(subset=["user_id"]).iloc[:20], "events", "e")[1] == []

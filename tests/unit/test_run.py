@@ -1,0 +1,84 @@
+"""Runner CLI: usage errors are one line with exit status 2; parameters are parsed and planned."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsc_utils import nbtools
+from lsc_utils.report import write_report
+from lsc_utils.run import NotebookSpec, RunError, discover_notebooks, parse_parameter, plan_parameters, select_notebooks
+
+from tests.conftest import REPO
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lsc_utils", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--only", "99"], "no notebook numbered 99"),
+        (["run", "--config", "no/such/config.yaml"], "config file not found: no/such/config.yaml"),
+        (["run", "--only", "01", "-p", "NOT_A_PARAMETER=1"], "NOT_A_PARAMETER is not declared"),
+        (["run", "--data", "no/such/dataset"], "dataset folder not found"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
+    proc = _cli(*args)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lsc_utils: error:") and message in lines[0]
+
+
+def test_list_shows_parameters_with_help() -> None:
+    proc = _cli("list")
+    assert proc.returncode == 0
+    assert "01_data_cleaning" in proc.stdout
+    assert "SESSION_GAP_MINUTES: float = 30.0  # inactivity gap" in proc.stdout
+
+
+def test_parse_parameter_reads_yaml_values() -> None:
+    assert parse_parameter("N=30") == ("N", 30)
+    assert parse_parameter("FLAG=true") == ("FLAG", True)
+    assert parse_parameter("PATH=a/b=c") == ("PATH", "a/b=c")
+    with pytest.raises(RunError, match="expected NAME=VALUE"):
+        parse_parameter("oops")
+
+
+def test_every_notebook_declares_the_standard_parameters() -> None:
+    specs = discover_notebooks()
+    assert specs, "no notebooks found"
+    for spec in specs:
+        assert {"DATA_DIR", "RUN_DIR", "OUT_DIR"} <= set(spec.parameters), spec.name
+        assert all(p.get("help") for p in spec.parameters.values()), f"{spec.name}: a parameter lacks a help comment"
+
+
+def test_selection_and_parameter_plan(tmp_path: Path) -> None:
+    a = NotebookSpec("01", "01_a", tmp_path / "01_a.ipynb", {"DATA_DIR": {}, "OUT_DIR": {}, "GAP": {}})
+    b = NotebookSpec("02", "02_b", tmp_path / "02_b.ipynb", {"RUN_DIR": {}, "OUT_DIR": {}, "K": {}})
+    assert [s.name for s in select_notebooks([a, b], "2")] == ["02_b"]
+    with pytest.raises(RunError, match=r"no notebook numbered 07 \(available: 01, 02\)"):
+        select_notebooks([a, b], "07")
+    config = {"parameters": {"K": 5}, "notebook_parameters": {"01_a": {"GAP": 10}}}
+    plan = plan_parameters([a, b], [a, b], config, Path("/d"), Path("/r"), {"K": 7})
+    assert plan["01_a"] == {"DATA_DIR": "/d", "OUT_DIR": "/r/01_a", "GAP": 10}
+    assert plan["02_b"] == {"RUN_DIR": "/r", "OUT_DIR": "/r/02_b", "K": 7}
+    with pytest.raises(RunError, match="K is not declared by any selected notebook"):
+        plan_parameters([a], [a, b], config, Path("/d"), Path("/r"), {"K": 7})
+
+
+def test_glue_rounds_and_report_shows_metrics(tmp_path: Path) -> None:
+    nbtools.start_notebook(tmp_path / "01_a")
+    nbtools.glue("precision", 0.123456789, display=False)
+    nbtools.glue("table", [{"a": 1.0000001}], display=False)
+    assert nbtools.read_metrics(tmp_path / "01_a") == {"precision": 0.123457, "table": [{"a": 1.0}]}
+    report = write_report(tmp_path, {"run": "t", "notebooks": [{"name": "01_a", "status": "ok", "seconds": 1.0}]})
+    html = report.read_text()
+    assert "precision" in html and "0.123457" in html
+    assert json.loads((tmp_path / "01_a" / "metrics.json").read_text())["precision"] == 0.123457
