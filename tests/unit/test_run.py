@@ -12,7 +12,6 @@ import pytest
 from lsc_utils import nbtools
 from lsc_utils.report import write_report
 from lsc_utils.run import NotebookSpec, RunError, discover_notebooks, parse_parameter, plan_parameters, select_notebooks
-
 from tests.conftest import REPO
 
 
@@ -82,3 +81,37 @@ def test_glue_rounds_and_report_shows_metrics(tmp_path: Path) -> None:
     html = report.read_text()
     assert "precision" in html and "0.123457" in html
     assert json.loads((tmp_path / "01_a" / "metrics.json").read_text())["precision"] == 0.123457
+
+
+def _write_notebook(path: Path, body: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('DATA_DIR: str = "."  # input\nRUN_DIR: str = "."  # run\nOUT_DIR: str = "."  # out')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_names_notebook_cell_and_error_and_keeps_the_run(tmp_path: Path) -> None:
+    from lsc_utils.run import NotebookFailed, run_collection
+
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    _write_notebook(
+        nb_dir / "01_fine.ipynb",
+        "from lsc_utils import nbtools\nnbtools.start_notebook(OUT_DIR)\nnbtools.glue('answer', 42)",
+    )
+    _write_notebook(nb_dir / "02_broken.ipynb", "raise ValueError('bad things')")
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\n")
+    with pytest.raises(NotebookFailed, match=r"notebook 02_broken failed in cell \d+.*ValueError: bad things"):
+        run_collection(config, data=tmp_path, out=tmp_path / "run", notebook_dir=nb_dir, progress=False)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert [(n["name"], n["status"]) for n in manifest["notebooks"]] == [("01_fine", "ok"), ("02_broken", "failed")]
+    assert {"git", "config", "packages", "inputs", "started", "finished"} <= set(manifest)
+    assert all("seconds" in n for n in manifest["notebooks"])
+    assert nbtools.read_metrics(tmp_path / "run" / "01_fine") == {"answer": 42}
+    assert (tmp_path / "run" / "02_broken" / "02_broken.ipynb").is_file()
+    assert "02_broken" in (tmp_path / "run" / "report.html").read_text()
