@@ -33,11 +33,25 @@ figcaption { font-size: .8rem; color: #666; } details pre { max-height: 18rem; o
 {% if nb.error %}<p class="failed">{{ nb.error }}</p>{% endif %}
 {% if nb.scalars %}<table><tr><th>metric</th><th>value</th></tr>
 {% for k, v in nb.scalars %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>{% endif %}
+{% for k, rows in nb.tables %}<p><b>{{ k }}</b></p><table><tr>{% for c in rows[0] %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for c in rows[0] %}<td>{{ r.get(c) }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
 {% for k, v in nb.structured %}<details><summary>{{ k }}</summary><pre>{{ v }}</pre></details>{% endfor %}
 <div class="figs">{% for f in nb.figures %}<figure><img src="{{ f }}" alt="{{ f }}"><figcaption>{{ f }}</figcaption></figure>{% endfor %}</div>
 </section>{% endfor %}
 </body></html>
 """
+
+
+MAX_TABLE_ROWS = 40
+
+
+def _is_small_table(value: Any) -> bool:
+    """A list of flat records short enough to show as an HTML table."""
+    return (
+        isinstance(value, list)
+        and 0 < len(value) <= MAX_TABLE_ROWS
+        and all(isinstance(r, dict) and not any(isinstance(x, dict | list) for x in r.values()) for r in value)
+    )
 
 
 def _notebook_entry(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +60,11 @@ def _notebook_entry(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
     status = metrics.get("status", entry.get("status", "ok")) if entry.get("status") == "ok" else entry["status"]
     scalars = [(k, v) for k, v in metrics.items() if not isinstance(v, dict | list)]
+    tables = [(k, v) for k, v in metrics.items() if _is_small_table(v)]
     structured = [
-        (k, json.dumps(v, indent=1, ensure_ascii=False)) for k, v in metrics.items() if isinstance(v, dict | list)
+        (k, json.dumps(v, indent=1, ensure_ascii=False))
+        for k, v in metrics.items()
+        if isinstance(v, dict | list) and not _is_small_table(v)
     ]
     html = folder / f"{entry['name']}.html"
     figures = sorted(p.relative_to(run_dir).as_posix() for p in (folder / "figures").glob("*.png"))
@@ -58,6 +75,7 @@ def _notebook_entry(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
         "error": entry.get("error"),
         "html": html.relative_to(run_dir).as_posix() if html.is_file() else None,
         "scalars": scalars,
+        "tables": tables,
         "structured": structured,
         "figures": figures,
     }
