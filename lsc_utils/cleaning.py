@@ -8,8 +8,9 @@ reason: the first that applies in :data:`REASON_ORDER`.
 Reasons
 -------
 null_id            a required id (``user_id``, ``item_id`` ...) is null
-unparseable_ts     a timestamp that cannot be parsed
-ts_out_of_range    a timestamp outside the valid period (``dataset.yaml`` period, else 2000-01-01..today)
+unparseable_ts     a timestamp that is missing or cannot be parsed
+ts_out_of_range    an event or comment timestamp outside the valid period (``dataset.yaml`` period, else
+                   2000-01-01..today); sign-up and room times only need to fall in 2000-01-01..period end
 unknown_event_type an ``event_type`` outside the canonical vocabulary
 negative_price     a price (or list price) below zero
 invalid_<column>   any other rule of the canonical schema (e.g. an unknown channel)
@@ -48,6 +49,10 @@ DEFAULT_VALID_FROM = "2000-01-01"
 
 TS_COLUMNS: dict[str, str] = {"events": "ts", "comments": "ts", "users": "signup_ts", "rooms": "start_ts"}
 """Timestamp column of each table checked against the valid period."""
+
+ACTIVITY_TABLES: tuple[str, ...] = ("events", "comments")
+"""Tables whose timestamps must fall inside the observation period; the others (sign-ups, room
+starts) may precede it and are only checked for being absurd (before 2000 or after the period)."""
 
 PRIMARY_KEYS: dict[str, str] = {"users": "user_id", "items": "item_id", "rooms": "room_id", "comments": "comment_id"}
 """Tables whose id must be unique: later rows with an already-seen id are duplicates."""
@@ -119,7 +124,7 @@ def reason_of(problem: RowProblem) -> str:
     """Map a schema row problem onto a quarantine reason."""
     if problem.problem == "null_id":
         return "null_id"
-    if problem.problem == "unparseable_timestamp":
+    if problem.problem == "unparseable_timestamp" or (problem.problem == "null_value" and problem.column in TS_COLUMNS.values()):
         return "unparseable_ts"
     if problem.problem == "ts_out_of_range":
         return "ts_out_of_range"
@@ -317,7 +322,8 @@ def clean_dataset(
         problems = list(raw.problems.get(table, []))
         ts_col = TS_COLUMNS.get(table)
         if ts_col is not None:
-            outside = out_of_range_timestamps(frame[ts_col], *period)
+            bounds = period if table in ACTIVITY_TABLES else (_as_utc(DEFAULT_VALID_FROM, "UTC"), period[1])
+            outside = out_of_range_timestamps(frame[ts_col], *bounds)
             if outside.any():
                 problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
         flagged = [(reason_of(p), p.mask) for p in problems]
@@ -331,6 +337,8 @@ def clean_dataset(
             bots = bot_ids.rename_axis("user_id").reset_index()
         reasons = assign_reasons(len(frame), flagged)
         kept = frame.loc[reasons == None].reset_index(drop=True)  # noqa: E711
+        if table == "events":
+            kept["_source_row"] = np.flatnonzero(reasons == None)  # noqa: E711
         quarantined = _quarantine_frame(frame, raw.raw_values.get(table), reasons, problems)
         clean[table] = _protect(table, kept, key)
         quarantine[table] = _protect(table, quarantined, key)
@@ -345,8 +353,10 @@ def clean_dataset(
                 "quarantined_rows": int(counts.sum()),
             }
         )
+    info: dict[str, Any] = {}
     if "events" in clean:
         clean["events"] = sessionize(clean["events"], config.session_gap_minutes)
+        info["event_source_rows"] = clean["events"].pop("_source_row").to_numpy()
     if len(bots):
         bots["user_id"] = pseudonymize(bots["user_id"], key)
     ledger = pd.DataFrame(ledger_rows)
@@ -371,7 +381,35 @@ def clean_dataset(
         reasons=reasons_df,
         bot_users=bots,
         valid_period=period,
+        info=info,
     )
+
+
+def session_agreement(truth: pd.DataFrame, source_rows: np.ndarray, session_ids: pd.Series) -> float:
+    """Share of true sessions reproduced exactly (same set of surviving rows, nothing added).
+
+    Parameters
+    ----------
+    truth : DataFrame
+        ``event_row`` (row in the raw events file) and ``session`` (true session label).
+    source_rows : numpy.ndarray
+        Raw row of each clean event (``CleaningResult.info['event_source_rows']``).
+    session_ids : Series
+        Session id of each clean event, aligned with ``source_rows``.
+
+    Returns
+    -------
+    float
+        Exactly reproduced true sessions / true sessions with at least one surviving row.
+    """
+    ours = pd.DataFrame({"event_row": source_rows, "ours": session_ids.to_numpy()})
+    pairs = ours.merge(truth[["event_row", "session"]], on="event_row", how="inner")
+    ours_per_truth = pairs.groupby("session")["ours"].nunique()
+    truth_per_ours = pairs.groupby("ours")["session"].nunique()
+    exact = ours_per_truth[ours_per_truth == 1].index
+    mapped = pairs[pairs["session"].isin(exact)].drop_duplicates("session").set_index("session")["ours"]
+    exact_sessions = (truth_per_ours.reindex(mapped.to_numpy()).to_numpy() == 1).sum()
+    return float(exact_sessions / max(len(ours_per_truth), 1))
 
 
 def detection_scores(quarantine: pd.DataFrame, truth: pd.DataFrame, kind_to_reason: dict[str, str] | None = None) -> pd.DataFrame:

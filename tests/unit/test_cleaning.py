@@ -151,3 +151,29 @@ def test_validation_report_lists_problems(tmp_path) -> None:
     report = cleaning.validation_report(_raw_dataset(tmp_path, events))
     assert set(report["problem"]) == {"null_id", "unparseable_timestamp", "out_of_vocabulary", "below_minimum"}
     assert validate_table(events.dropna(subset=["user_id"]).iloc[:20], "events", "e")[1] == []
+
+
+def test_empty_timestamp_counts_as_unparseable(tmp_path) -> None:
+    events, _ = _planted_events()
+    events.loc[3, "ts"] = ""
+    result = cleaning.clean_dataset(_raw_dataset(tmp_path, events), KEY)
+    q = result.quarantine["events"].set_index("source_row")
+    assert q.loc[3, "reason"] == "unparseable_ts"
+
+
+def test_signups_before_the_period_are_kept(tmp_path) -> None:
+    events, _ = _planted_events()
+    users = pd.DataFrame({"user_id": ["u0", "u1"], "signup_ts": ["2024-05-01T00:00:00Z", "1970-01-01T00:00:00Z"]})
+    result = cleaning.clean_dataset(_raw_dataset(tmp_path, events, users), KEY)
+    assert len(result.dataset["users"]) == 1
+    assert result.quarantine["users"]["reason"].tolist() == ["ts_out_of_range"]
+
+
+def test_session_agreement_counts_exactly_reproduced_sessions() -> None:
+    truth = pd.DataFrame({"event_row": [0, 1, 2, 3, 4, 5], "session": ["A", "A", "B", "B", "C", "C"]})
+    ours = pd.Series(["x", "x", "y", "z", "w", "w"])
+    # A -> x exactly; B split into y and z; C -> w exactly, but w also ... only C: exact.
+    assert cleaning.session_agreement(truth, np.arange(6), ours) == pytest.approx(2 / 3)
+    merged = pd.Series(["x", "x", "x", "x", "w", "w"])  # A and B merged into x: neither is exact
+    assert cleaning.session_agreement(truth, np.arange(6), merged) == pytest.approx(1 / 3)
+    assert cleaning.session_agreement(truth, np.arange(6), pd.Series(list("xxyyzz"))) == 1.0
