@@ -172,7 +172,7 @@ def test_signups_before_the_period_are_kept(tmp_path) -> None:
 def test_session_agreement_counts_exactly_reproduced_sessions() -> None:
     truth = pd.DataFrame({"event_row": [0, 1, 2, 3, 4, 5], "session": ["A", "A", "B", "B", "C", "C"]})
     ours = pd.Series(["x", "x", "y", "z", "w", "w"])
-    # A -> x exactly; B split into y and z; C -> w exactly, but w also ... only C: exact.
+    # A -> x exactly; B is split into y and z (not exact); C -> w exactly: 2 of 3.
     assert cleaning.session_agreement(truth, np.arange(6), ours) == pytest.approx(2 / 3)
     merged = pd.Series(["x", "x", "x", "x", "w", "w"])  # A and B merged into x: neither is exact
     assert cleaning.session_agreement(truth, np.arange(6), merged) == pytest.approx(1 / 3)
