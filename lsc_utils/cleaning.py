@@ -211,6 +211,9 @@ def sessionize(events: pd.DataFrame, gap_minutes: float = DEFAULT_SESSION_GAP_MI
     ``room_id`` get none. Ids are ``<user_id>#<n>`` and ``<user_id>#r<n>`` with ``n`` counting from 1 in
     time order. Ties in time keep the input row order.
 
+    The work is on integer codes: one sort by (user, time, row), gap flags, running counts, and one
+    label string built per session (not per event).
+
     Parameters
     ----------
     events : DataFrame
@@ -224,36 +227,57 @@ def sessionize(events: pd.DataFrame, gap_minutes: float = DEFAULT_SESSION_GAP_MI
         The events sorted by ``ts`` (stable), with both session columns filled.
     """
     ev = events.reset_index(drop=True)
-    codes = pd.factorize(ev["user_id"])[0]
+    n = len(ev)
+    codes, users = pd.factorize(ev["user_id"])
     t = epoch_int(ev["ts"])
-    order = np.lexsort((np.arange(len(ev)), t, codes))
-    c, tt = codes[order], t[order]
     gap = int(gap_minutes * 60 * 1_000_000)
-    first = np.r_[True, c[1:] != c[:-1]]
-    new_session = first | np.r_[False, np.diff(tt) > gap]
-    session_no = _running_count_per_group(new_session, first)
+    by_user = np.lexsort((np.arange(n), t, codes))
+    session = _session_codes(codes[by_user], t[by_user], None, gap)
+    session_of_row = np.empty(n, dtype=np.int64)
+    session_of_row[by_user] = session
 
-    room = ev["room_id"].to_numpy(dtype=object)[order]
-    has_room = ~pd.isna(room)
-    room_codes = pd.factorize(pd.Series(room))[0]
-    idx = np.flatnonzero(has_room)
-    rc, rt, ru = room_codes[idx], tt[idx], c[idx]
-    r_first = np.r_[True, ru[1:] != ru[:-1]] if len(idx) else np.zeros(0, bool)
-    r_new = r_first | np.r_[False, (rc[1:] != rc[:-1]) | (np.diff(rt) > gap)] if len(idx) else np.zeros(0, bool)
-    room_no = _running_count_per_group(r_new, r_first)
+    room_codes = pd.factorize(ev["room_id"])[0]
+    in_room = by_user[room_codes[by_user] >= 0]
+    room_session_of_row = np.full(n, -1, dtype=np.int64)
+    room_session_of_row[in_room] = _session_codes(codes[in_room], t[in_room], room_codes[in_room], gap)
 
-    users = ev["user_id"].to_numpy(dtype=object)[order]
-    session_id = pd.Series(users).str.cat(pd.Series(session_no).astype("str"), sep="#")
-    room_session = np.full(len(ev), None, dtype=object)
-    if len(idx):
-        room_session[idx] = pd.Series(users[idx]).str.cat(pd.Series(room_no).astype("str"), sep="#r").to_numpy()
-    out = ev.iloc[order].copy()
-    out["session_id"] = session_id.to_numpy()
-    out["room_session_id"] = room_session
-    out["session_id"] = out["session_id"].astype("str")
-    out["room_session_id"] = out["room_session_id"].astype("str")
-    ts_order = np.lexsort((np.arange(len(out)), epoch_int(out["ts"])))
-    return out.iloc[ts_order].reset_index(drop=True)
+    by_time = np.lexsort((np.arange(n), t))
+    out = ev.take(by_time).reset_index(drop=True)
+    out["session_id"] = _session_labels(session_of_row[by_time], codes, users, by_user, session, "#")
+    room_rows = room_session_of_row[by_time]
+    out["room_session_id"] = _session_labels(
+        room_rows, codes, users, in_room, room_session_of_row[in_room], "#r"
+    )
+    return out
+
+
+def _session_codes(user: np.ndarray, t: np.ndarray, room: np.ndarray | None, gap: int) -> np.ndarray:
+    """Global 0-based session number of each event, events sorted by (user, time)."""
+    if len(user) == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.r_[True, (user[1:] != user[:-1]) | (np.diff(t) > gap)]
+    if room is not None:
+        new[1:] |= room[1:] != room[:-1]
+    return np.cumsum(new) - 1
+
+
+def _session_labels(
+    session_of_row: np.ndarray,
+    codes: np.ndarray,
+    users: pd.Index,
+    sorted_rows: np.ndarray,
+    sorted_sessions: np.ndarray,
+    separator: str,
+) -> pd.Series:
+    """``<user><separator><k>`` per row, where k counts the user's sessions from 1; -1 gives null."""
+    n_sessions = int(sorted_sessions.max()) + 1 if len(sorted_sessions) else 0
+    first = np.r_[True, sorted_sessions[1:] != sorted_sessions[:-1]] if len(sorted_sessions) else np.zeros(0, bool)
+    session_user = codes[sorted_rows[first]]
+    user_start = np.r_[True, session_user[1:] != session_user[:-1]] if n_sessions else np.zeros(0, bool)
+    ordinal = _running_count_per_group(np.ones(n_sessions, dtype=bool), user_start)
+    labels = pd.Series(users.take(session_user), dtype="str").str.cat(pd.Series(ordinal).astype("str"), sep=separator)
+    labels = pd.concat([labels, pd.Series([None], dtype="str")], ignore_index=True)
+    return labels.take(np.where(session_of_row >= 0, session_of_row, n_sessions)).reset_index(drop=True)
 
 
 def _running_count_per_group(is_new: np.ndarray, group_start: np.ndarray) -> np.ndarray:
