@@ -10,7 +10,7 @@ Reasons
 null_id            a required id (``user_id``, ``item_id`` ...) is null
 unparseable_ts     a timestamp that is missing or cannot be parsed
 ts_out_of_range    an event or comment timestamp outside the valid period (``dataset.yaml`` period, else
-                   2000-01-01..today); sign-up and room times only need to fall in 2000-01-01..period end
+                   1990-01-01..today); sign-up and room times only need to fall in 1990-01-01..period end
 unknown_event_type an ``event_type`` outside the canonical vocabulary
 negative_price     a price (or list price) below zero
 invalid_<column>   any other rule of the canonical schema (e.g. an unknown channel)
@@ -44,7 +44,7 @@ REASON_ORDER: tuple[str, ...] = (
 )
 """Priority of quarantine reasons: a row gets the first that applies."""
 
-DEFAULT_VALID_FROM = "2000-01-01"
+DEFAULT_VALID_FROM = "1990-01-01"
 """Earliest valid timestamp when a dataset declares no period."""
 
 TS_COLUMNS: dict[str, str] = {"events": "ts", "comments": "ts", "users": "signup_ts", "rooms": "start_ts"}
@@ -70,7 +70,7 @@ class CleaningConfig:
     session_gap_minutes : float
         Inactivity gap that closes a session.
     valid_from, valid_to : str, optional
-        Valid period of timestamps; default: the dataset's declared ``period``, else 2000-01-01..today.
+        Valid period of timestamps; default: the dataset's declared ``period``, else 1990-01-01..today.
     bot_events_per_minute : int
         A user with more events than this in any 60-second window is a bot.
     """
@@ -166,7 +166,7 @@ def _as_utc(value: str | pd.Timestamp, tz: str, end_of_day: bool = False) -> pd.
 
 
 def valid_period(meta: dict[str, Any], config: CleaningConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The valid timestamp period: config overrides, else ``meta['period']``, else 2000-01-01..today (UTC)."""
+    """The valid timestamp period: config overrides, else ``meta['period']``, else 1990-01-01..today (UTC)."""
     tz = meta.get("timezone") or "UTC"
     period = meta.get("period") or {}
     start = config.valid_from or period.get("start") or DEFAULT_VALID_FROM
