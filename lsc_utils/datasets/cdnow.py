@@ -47,6 +47,7 @@ from lsc_utils.datasets._common import (
     first_line,
     is_number,
     local_to_utc,
+    to_number,
 )
 from lsc_utils.io import check_text_file, read_csv
 from lsc_utils.schema import DatasetError
@@ -153,8 +154,8 @@ def build_events(raw: pd.DataFrame) -> pd.DataFrame:
     """One ``pay`` event per purchase line (same order)."""
     customer = raw["customer_id"].str.strip()
     date = raw["date"].str.strip()
-    cds = pd.to_numeric(raw["number_of_cds"], errors="coerce")
-    dollars = pd.to_numeric(raw["dollar_value"], errors="coerce")
+    cds = to_number(raw["number_of_cds"])
+    dollars = to_number(raw["dollar_value"])
     line_no = pd.DataFrame({"c": customer, "d": date}).groupby(["c", "d"], sort=False, dropna=False).cumcount() + 1
     return pd.DataFrame(
         {

@@ -234,9 +234,13 @@ def read_products(file: Path) -> pd.DataFrame:
 def build_item_table(actions: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
     """Products plus items seen only in actions (their most frequent category and brand there)."""
     seen = pd.DataFrame({"item_id": actions["sku_id"], "cate": actions["cate"], "brand": actions["brand"]})
-    from_actions = pd.concat(
-        [most_frequent(seen, "item_id", "cate").rename("category"), most_frequent(seen, "item_id", "brand")],
-        axis=1,
-    ).rename_axis("item_id").reset_index()
+    from_actions = (
+        pd.concat(
+            [most_frequent(seen, "item_id", "cate").rename("category"), most_frequent(seen, "item_id", "brand")],
+            axis=1,
+        )
+        .rename_axis("item_id")
+        .reset_index()
+    )
     attributes = from_actions if products is None else pd.concat([products, from_actions], ignore_index=True)
     return build_items([actions["sku_id"]], attributes)

@@ -44,6 +44,7 @@ from lsc_utils.datasets._common import (
     build_users,
     dataset_name,
     existing_path,
+    to_number,
     unix_to_utc,
 )
 from lsc_utils.io import read_csv
@@ -81,7 +82,9 @@ USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip_code"]
 ITEM_COLUMNS = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *GENRES]
 ITEM_ENCODING = "latin-1"
 UNKNOWN_BRAND = "unknown"
-LICENCE = "GroupLens research licence: research only, no redistribution, no commercial use; cite Harper & Konstan (2015)"
+LICENCE = (
+    "GroupLens research licence: research only, no redistribution, no commercial use; cite Harper & Konstan (2015)"
+)
 TIMEZONE = "America/Chicago"
 PERIOD = {"start": "1997-09-19", "end": "1998-04-22"}
 DESCRIPTION = (
@@ -154,7 +157,7 @@ def build_events(ratings: pd.DataFrame) -> pd.DataFrame:
             "ts": unix_to_utc(ratings["timestamp"], "s"),
             "event_type": "view_item",
             "item_id": ratings["item_id"].str.strip(),
-            "quantity": pd.to_numeric(ratings["rating"], errors="coerce"),
+            "quantity": to_number(ratings["rating"]),
         }
     )
 

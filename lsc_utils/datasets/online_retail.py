@@ -19,7 +19,7 @@ Mapping
   keep a null ``user_id`` so that cleaning quarantines and counts them.
 * items: one per ``StockCode``: ``category = "unknown"`` (the source has none), ``tags`` = the
   lower-case words of its most frequent description (English stop words removed, ``|``-joined),
-  ``list_price`` = its most frequent unit price on ``pay`` lines. Non-product codes (``POST``, ``M``,
+  ``list_price`` = its most frequent positive unit price on ``pay`` lines. Non-product codes (``POST``, ``M``,
   ``BANK CHARGES`` ...) are items like any other; cleaning decides about them.
 * users: every ``CustomerID`` with ``region`` = its most frequent ``Country``.
 
@@ -49,6 +49,7 @@ from lsc_utils.datasets._common import (
     most_frequent,
     normalize_integer_ids,
     resolve_single_file,
+    to_number,
 )
 from lsc_utils.io import read_csv, require_columns
 from lsc_utils.schema import DatasetError
@@ -131,7 +132,7 @@ def read_lines(file: Path, encoding: str) -> pd.DataFrame:
 def build_events(raw: pd.DataFrame) -> pd.DataFrame:
     """One ``pay`` or ``refund`` event per invoice line (same order)."""
     invoice = raw["InvoiceNo"].str.strip()
-    quantity = pd.to_numeric(raw["Quantity"], errors="coerce")
+    quantity = to_number(raw["Quantity"])
     refund = (invoice.str.upper().str.startswith("C").fillna(False) | (quantity < 0)).to_numpy()
     return pd.DataFrame(
         {
@@ -139,7 +140,7 @@ def build_events(raw: pd.DataFrame) -> pd.DataFrame:
             "ts": local_to_utc(raw["InvoiceDate"], TIMEZONE, DATE_FORMATS),
             "event_type": np.where(refund, "refund", "pay"),
             "item_id": raw["StockCode"].str.strip(),
-            "price": pd.to_numeric(raw["UnitPrice"], errors="coerce"),
+            "price": to_number(raw["UnitPrice"]),
             "quantity": quantity.abs(),
             "order_id": invoice,
         }
@@ -157,7 +158,7 @@ def build_item_table(raw: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Stock codes with description words as tags and their most frequent paid unit price."""
     lines = pd.DataFrame({"item_id": events["item_id"], "description": raw["Description"].str.strip()})
     description = most_frequent(lines, "item_id", "description")
-    paid = events.loc[events["event_type"] == "pay", ["item_id", "price"]]
+    paid = events.loc[(events["event_type"] == "pay") & (events["price"] > 0), ["item_id", "price"]]
     list_price = most_frequent(paid, "item_id", "price")
     attributes = pd.DataFrame({"tags": description_tags(description), "list_price": list_price})
     attributes = attributes.rename_axis("item_id").reset_index()

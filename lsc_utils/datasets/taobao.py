@@ -71,6 +71,15 @@ DESCRIPTION = (
     "Taobao UserBehavior (Alibaba Tianchi): page views, add-to-carts, favourites and purchases of "
     "Taobao users, 2017-11-25..2017-12-03 China time. Purchases carry no price or quantity."
 )
+DISTINCT_USERS_SQL = "SELECT DISTINCT user_id FROM {rows} WHERE user_id IS NOT NULL"
+ITEM_CATEGORY_SQL = """
+WITH counts AS (
+    SELECT item_id, category, count(*) AS n FROM {rows} WHERE item_id IS NOT NULL GROUP BY item_id, category
+)
+SELECT item_id, first(category ORDER BY n DESC, category ASC NULLS LAST) AS category
+FROM counts GROUP BY item_id
+"""
+"""Most frequent category per item, ties to the smallest category id (DuckDB, out of core)."""
 MAX_UNKNOWN_SHARE: float = 0.5
 """Above this share of unknown behaviour values the input is not a UserBehavior file."""
 
@@ -101,7 +110,9 @@ def convert(
         The dataset folder.
     """
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise DatasetError(f"The 'chunk_rows' parameter of taobao.convert must be an int >= 1. Got {chunk_rows!r} instead.")
+        raise DatasetError(
+            f"The 'chunk_rows' parameter of taobao.convert must be an int >= 1. Got {chunk_rows!r} instead."
+        )
     file = resolve_single_file(raw_path, ("UserBehavior*.csv", "*.csv"), "Taobao UserBehavior CSV")
     check_text_file(file)
     skip = 0 if is_number(first_line(file).split(",")[-1]) else 1
@@ -115,22 +126,30 @@ def convert(
         inputs=[file],
         period=PERIOD,
     )
-    user_ids: list[pd.Series] = []
-    item_categories: list[pd.DataFrame] = []
     rows = unknown = 0
     with DatasetWriter(out_dir, meta) as writer:
+        seen = writer.scratch_table("user_item_category")
         for chunk in read_text_chunks(file, RAW_COLUMNS, skip_rows=skip, chunk_rows=chunk_rows):
             rows += len(chunk)
             unknown += unknown_share(chunk["behavior_type"], BEHAVIOR_EVENT_TYPES)[0]
             if unknown > MAX_UNKNOWN_SHARE * rows:
                 raise_unknown_behaviours(file, chunk, rows, unknown)
-            writer.append_rows("events", build_events(chunk))
-            user_ids.append(pd.Series(chunk["user_id"].unique(), dtype="str"))
-            item_categories.append(count_item_categories(chunk))
+            events = build_events(chunk)
+            writer.append_rows("events", events)
+            seen.append(
+                pd.DataFrame(
+                    {
+                        "user_id": events["user_id"],
+                        "item_id": events["item_id"],
+                        "category": chunk["category_id"].str.strip(),
+                    }
+                )
+            )
         if rows == 0:
             raise DatasetError(f"{file}: file has no data rows.")
-        writer.add_table("users", build_users(user_ids))
-        writer.add_table("items", build_item_table(item_categories))
+        writer.add_table("users", build_users([seen.query(DISTINCT_USERS_SQL)["user_id"]]))
+        items = seen.query(ITEM_CATEGORY_SQL)
+        writer.add_table("items", build_items([items["item_id"]], items))
     return Path(out_dir)
 
 
@@ -144,20 +163,6 @@ def build_events(chunk: pd.DataFrame) -> pd.DataFrame:
             "item_id": chunk["item_id"].str.strip(),
         }
     )
-
-
-def count_item_categories(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Rows per (item, category) pair of one chunk."""
-    pairs = pd.DataFrame({"item_id": chunk["item_id"].str.strip(), "category": chunk["category_id"].str.strip()})
-    return pairs.value_counts(dropna=False).rename("n").reset_index()
-
-
-def build_item_table(counts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Items with their most frequent category over all chunks (ties to the smallest category id)."""
-    total = pd.concat(counts, ignore_index=True).groupby(["item_id", "category"], dropna=False)["n"].sum().reset_index()
-    total = total.dropna(subset=["item_id"]).sort_values(["n", "category"], ascending=[False, True], kind="stable")
-    best = total.drop_duplicates("item_id")[["item_id", "category"]]
-    return build_items([best["item_id"]], best)
 
 
 def raise_unknown_behaviours(file: Path, chunk: pd.DataFrame, rows: int, unknown: int) -> None:

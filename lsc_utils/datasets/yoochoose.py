@@ -51,6 +51,7 @@ from lsc_utils.datasets._common import (
     normalize_integer_ids,
     prefix_ids,
     read_text_columns,
+    to_number,
     unix_to_utc,
 )
 from lsc_utils.io import check_text_file, read_csv, require_columns
@@ -184,8 +185,8 @@ def read_buys(file: Path) -> pd.DataFrame:
     """``pay`` events of an original ``yoochoose-buys.dat``."""
     raw = read_text_columns(file, BUY_COLUMNS)
     events = session_events(raw["SessionId"], parse_utc(raw["Timestamp"]), "pay", raw["ItemId"])
-    events["price"] = pd.to_numeric(raw["Price"], errors="coerce")
-    events["quantity"] = pd.to_numeric(raw["Quantity"], errors="coerce")
+    events["price"] = to_number(raw["Price"])
+    events["quantity"] = to_number(raw["Quantity"])
     return events
 
 
