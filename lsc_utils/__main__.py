@@ -51,7 +51,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from lsc_utils.datasets import convert
 
-    options = {"mapping": args.mapping} if args.mapping else {}
+    from lsc_utils.run import parse_parameter
+
+    options = dict(parse_parameter(o) for o in args.option)
+    if args.mapping:
+        options["mapping"] = args.mapping
     out = convert(args.source, args.input, args.out, **options)
     print(f"dataset: {out}")
     return 0
@@ -97,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--input", required=True, help="raw file or folder")
     conv.add_argument("--out", required=True, help="output dataset folder")
     conv.add_argument("--mapping", default=None, help="YAML column mapping (source 'generic')")
+    conv.add_argument(
+        "-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="source option, e.g. variant=sample"
+    )
     conv.set_defaults(func=_cmd_convert)
 
     sen = sub.add_parser("sentiment", help="score a CSV of texts (adds lang, score, label)")
