@@ -50,7 +50,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from lsc_utils.datasets import convert
-
     from lsc_utils.run import parse_parameter
 
     options = dict(parse_parameter(o) for o in args.option)
@@ -64,7 +63,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_sentiment(args: argparse.Namespace) -> int:
     from lsc_utils.text import score_file
 
-    out = score_file(args.input, args.text_column, args.out, lang=args.lang, progress=not args.quiet)
+    out = score_file(args.input, args.text_column, args.out, lang=args.lang, progress=not args.quiet, prefix=args.prefix)
     print(f"scored: {out}")
     return 0
 
@@ -111,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sen.add_argument("--text-column", required=True, help="column holding the texts")
     sen.add_argument("--lang", default="auto", choices=["auto", "zh", "en"], help="language of the texts")
     sen.add_argument("--out", required=True, help="output CSV")
+    sen.add_argument("--prefix", default="", help="prefix of the added columns (when the input has lang/score/label)")
     sen.add_argument("--quiet", action="store_true", help="no progress bar")
     sen.set_defaults(func=_cmd_sentiment)
     return parser
