@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lsc_utils.constants import TABLES
-from lsc_utils.io import META_FILE, Dataset, save_dataset, sha256_file, write_meta
-from lsc_utils.schema import DatasetError, RowProblem, validate_table
+from lsc_utils.io import (
+    META_FILE,
+    Dataset,
+    check_text_file,
+    read_csv,
+    require_columns,
+    save_dataset,
+    sha256_file,
+    write_meta,
+)
+from lsc_utils.schema import TIMESTAMP_DTYPE, DatasetError, RowProblem, _coerce_id, validate_table
 
 CONSENT_NOTE = (
     "The source carries no consent information: consent_personalization and consent_marketing are set "
@@ -96,6 +106,98 @@ def resolve_single_file(raw_path: str | Path, patterns: tuple[str, ...], what: s
     raise DatasetError(f"{path}: no {what} found (looked for {', '.join(patterns)}).")
 
 
+def resolve_input_files(
+    raw_path: str | Path,
+    patterns: tuple[str, ...],
+    missing: str,
+    select: Callable[[list[Path]], list[Path]] | None = None,
+) -> list[Path]:
+    """The input files of a multi-file source: ``raw_path`` itself, or the matching files of that folder.
+
+    Parameters
+    ----------
+    raw_path : str or Path
+        One input file (converted alone) or a folder.
+    patterns : tuple of str
+        Glob patterns of the folder's candidate files (all of them count; sorted by name).
+    missing : str
+        What the error says when the folder holds no candidate, e.g.
+        ``"no JData action files found (expected JData_Action_*.csv)"``.
+    select : callable, optional
+        Narrows the folder's candidates (e.g. drops files of another layout) before the emptiness check.
+
+    Returns
+    -------
+    list of Path
+        At least one file.
+
+    Raises
+    ------
+    DatasetError
+        When the path is missing or the folder holds no (selected) candidate.
+    """
+    path = existing_path(raw_path)
+    if path.is_file():
+        return [path]
+    files = find_files(path, patterns)
+    if select is not None:
+        files = select(files)
+    if not files:
+        raise DatasetError(f"{path}: {missing}.")
+    return files
+
+
+def resolve_main_file(raw_path: str | Path, main_name: str, what: str) -> tuple[Path, Path]:
+    """The main file of a folder source and the folder that holds its companion files.
+
+    Parameters
+    ----------
+    raw_path : str or Path
+        The source's folder, or its main file itself (companions are then looked for next to it).
+    main_name : str
+        File name of the main file inside the folder (``"events.csv"``).
+    what : str
+        Human name of the folder, used in messages (``"RetailRocket folder"``).
+
+    Returns
+    -------
+    main_file : Path
+        The main file.
+    folder : Path
+        The folder of the companion files.
+
+    Raises
+    ------
+    DatasetError
+        When the path is missing or the folder has no main file.
+    """
+    path = existing_path(raw_path)
+    folder = path if path.is_dir() else path.parent
+    main_file = path if path.is_file() else folder / main_name
+    if not main_file.is_file():
+        raise DatasetError(f"{folder}: not a {what} (no {main_name}).")
+    return main_file, folder
+
+
+def check_chunk_rows(chunk_rows: int, caller: str) -> None:
+    """Raise unless ``chunk_rows`` is an int >= 1.
+
+    Parameters
+    ----------
+    chunk_rows : int
+        Rows per chunk of a streaming adapter.
+    caller : str
+        Function named in the message (``"taobao.convert"``).
+
+    Raises
+    ------
+    DatasetError
+        Naming the parameter, the expectation and the value given.
+    """
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise DatasetError(f"The 'chunk_rows' parameter of {caller} must be an int >= 1. Got {chunk_rows!r} instead.")
+
+
 def dataset_name(source: str, raw_path: str | Path, name: str | None) -> str:
     """Default dataset name: ``<source>_<input stem>`` in snake case (no double source prefix)."""
     if name is not None:
@@ -124,25 +226,57 @@ def is_number(text: str) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
-def read_text_columns(
-    file: Path,
-    columns: list[str],
-    *,
-    delimiter: str = ",",
-    skip_rows: int = 0,
-    encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """Read a headerless delimited file with every column as text (pyarrow engine).
+def read_text_columns(file: Path, columns: list[str]) -> pd.DataFrame:
+    """Read a whole headerless comma-separated UTF-8 file with every column as text.
+
+    Parameters
+    ----------
+    file : Path
+        The file.
+    columns : list of str
+        Names of its columns, in file order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One text column per name.
 
     Raises
     ------
     DatasetError
         Naming the file when a row has the wrong number of fields.
     """
-    return pd.concat(
-        list(read_text_chunks(file, columns, delimiter=delimiter, skip_rows=skip_rows, encoding=encoding)),
-        ignore_index=True,
-    )
+    return pd.concat(list(read_text_chunks(file, columns)), ignore_index=True)
+
+
+def stream_csv_chunks(file: Path, required: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Check a comma-separated file with a header, then stream it as text frames of about ``chunk_rows`` rows.
+
+    The checks (text encoding, required header columns) run on the call, before the first chunk is read.
+
+    Parameters
+    ----------
+    file : Path
+        The file; its first line names the columns.
+    required : list of str
+        Columns the header must name (it may name more; every column is read).
+    chunk_rows : int
+        Rows per yielded frame (see :func:`read_text_chunks`).
+
+    Returns
+    -------
+    iterator of pandas.DataFrame
+        Text frames with the header's column names.
+
+    Raises
+    ------
+    DatasetError
+        When the file is not text in UTF-8, lacks a required column, or a row has the wrong field count.
+    """
+    check_text_file(file)
+    header = read_csv(file, nrows=1, dtype="str").columns.tolist()
+    require_columns(pd.DataFrame(columns=header), required, file)
+    return read_text_chunks(file, header, skip_rows=1, chunk_rows=chunk_rows)
 
 
 def read_text_chunks(
@@ -194,17 +328,22 @@ def _batches_to_frame(batches: list[pa.RecordBatch], columns: list[str]) -> pd.D
 def normalize_integer_ids(values: pd.Series) -> pd.Series:
     """Ids as strings, with the ``.0`` of integer ids written as floats removed (``"266079.0"`` -> ``"266079"``).
 
-    Other text is kept as is (stripped); nulls stay null.
+    Numeric columns are coerced exactly as the schema coerces id columns. Text is stripped and only
+    ``<integer>.0...`` is rewritten: other text (including ``""`` or ``"nan"``) is kept as written, so
+    that the schema later flags it; nulls stay null.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Raw ids (text, integers or floats).
+
+    Returns
+    -------
+    pandas.Series
+        ``str`` dtype, same index.
     """
-    if pd.api.types.is_float_dtype(values.dtype):
-        out = pd.Series(pd.NA, index=values.index, dtype="str")
-        finite = values.notna()
-        whole = finite & (values == np.floor(values.where(finite, 0)))
-        out[whole] = values[whole].astype("int64").astype("str")
-        out[finite & ~whole] = values[finite & ~whole].astype("str")
-        return out
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.astype("str").where(values.notna(), pd.NA).astype("str")
+    if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
+        return _coerce_id(values)
     text = values.astype("str").str.strip()
     if not text.str.contains(".", regex=False).fillna(False).any():
         return text
@@ -265,7 +404,7 @@ def unix_to_utc(values: pd.Series, unit: str = "s") -> pd.Series:
     numbers = to_number(values)
     micros = (numbers * MICROSECONDS_PER_UNIT[unit]).round()
     micros = micros.where(micros.abs() < 2**62)
-    return pd.to_datetime(micros, unit="us", utc=True, errors="coerce").astype("datetime64[us, UTC]")
+    return pd.to_datetime(micros, unit="us", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE)
 
 
 def local_to_utc(values: pd.Series, timezone: str, formats: tuple[str, ...] = ("ISO8601",)) -> pd.Series:
@@ -289,9 +428,25 @@ def local_to_utc(values: pd.Series, timezone: str, formats: tuple[str, ...] = ("
     """
     parsed = parse_best_format(values, formats)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        return parsed.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     localized = parsed.dt.tz_localize(timezone, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward")
-    return localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    return localized.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+
+
+def parse_iso_utc(values: pd.Series) -> pd.Series:
+    """ISO-8601 text that carries its UTC offset or ``Z`` (``2014-04-07T10:51:09.277Z``) as UTC timestamps.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Timestamp text (surrounding white space is ignored).
+
+    Returns
+    -------
+    pandas.Series
+        ``datetime64[us, UTC]``; unparseable values become NaT (the schema flags them).
+    """
+    return pd.to_datetime(values.str.strip(), format="ISO8601", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE)
 
 
 def parse_best_format(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
@@ -362,15 +517,7 @@ def build_users(
     pandas.DataFrame
         Sorted by ``user_id``.
     """
-    seen = pd.concat([pd.Series(s, dtype="str") for s in user_ids], ignore_index=True).dropna().unique()
-    ids = pd.DataFrame({"user_id": pd.Series(seen, dtype="str")})
-    if attributes is None:
-        users = ids
-    else:
-        attrs = attributes.dropna(subset=["user_id"]).drop_duplicates("user_id", keep="first")
-        extra = ids[~ids["user_id"].isin(attrs["user_id"])]
-        users = pd.concat([attrs, extra], ignore_index=True)
-    users = users.sort_values("user_id", kind="stable").reset_index(drop=True)
+    users = build_id_table("user_id", user_ids, attributes)
     if assume_consent:
         users["consent_personalization"] = True
         users["consent_marketing"] = True
@@ -379,14 +526,99 @@ def build_users(
 
 def build_items(item_ids: Iterable[pd.Series], attributes: pd.DataFrame | None = None) -> pd.DataFrame:
     """The items table: every item with attributes plus every item id seen in events, sorted by id."""
-    seen = pd.concat([pd.Series(s, dtype="str") for s in item_ids], ignore_index=True).dropna().unique()
-    ids = pd.DataFrame({"item_id": pd.Series(seen, dtype="str")})
-    if attributes is None:
-        items = ids
-    else:
-        attrs = attributes.dropna(subset=["item_id"]).drop_duplicates("item_id", keep="first")
-        items = pd.concat([attrs, ids[~ids["item_id"].isin(attrs["item_id"])]], ignore_index=True)
-    return items.sort_values("item_id", kind="stable").reset_index(drop=True)
+    return build_id_table("item_id", item_ids, attributes)
+
+
+def build_id_table(key: str, ids: Iterable[pd.Series], attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of ``attributes`` plus one bare row per other id of ``ids``, sorted by ``key``.
+
+    Parameters
+    ----------
+    key : str
+        Id column (``"user_id"``, ``"item_id"``).
+    ids : iterable of pandas.Series
+        Ids seen elsewhere (e.g. in events); nulls are left out.
+    attributes : pandas.DataFrame, optional
+        Rows with ``key`` and attribute columns; rows with a null id are dropped and the first row
+        per id wins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct id, attribute rows first in a stable sort by ``key``; index reset.
+    """
+    seen = pd.concat([pd.Series(s, dtype="str") for s in ids], ignore_index=True).dropna().unique()
+    table = pd.DataFrame({key: pd.Series(seen, dtype="str")})
+    if attributes is not None:
+        attrs = attributes.dropna(subset=[key]).drop_duplicates(key, keep="first")
+        table = pd.concat([attrs, table[~table[key].isin(attrs[key])]], ignore_index=True)
+    return table.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The facts ``dataset.yaml`` records about a public source, whatever its input files.
+
+    Parameters
+    ----------
+    source : str
+        Source name (its key in :data:`lsc_utils.datasets.SOURCES`).
+    licence : str
+        Licence or terms of use.
+    timezone : str
+        IANA zone of the source's local time.
+    event_types : tuple of str
+        Canonical event types the adapter can produce.
+    description : str
+        What the data is (the consent note is appended on write).
+    period : mapping of str to str, optional
+        ``start`` / ``end`` local dates of the documented collection period.
+    """
+
+    source: str
+    licence: str
+    timezone: str
+    event_types: tuple[str, ...]
+    description: str
+    period: Mapping[str, str] | None = None
+
+    def meta(
+        self,
+        raw_path: str | Path,
+        *,
+        name: str | None,
+        inputs: Iterable[Path],
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``dataset.yaml`` contents of one conversion of this source (see :func:`build_meta`).
+
+        Parameters
+        ----------
+        raw_path : str or Path
+            Input file or folder the default dataset name is derived from.
+        name : str or None
+            Dataset name chosen by the user (None: the default from ``raw_path``).
+        inputs : iterable of Path
+            Raw files read, recorded with size and SHA-256.
+        options : mapping, optional
+            Conversion options worth recording (None values are left out).
+
+        Returns
+        -------
+        dict
+            Meta without ``tables`` and ``conversion`` (added by :class:`DatasetWriter`).
+        """
+        return build_meta(
+            name=dataset_name(self.source, raw_path, name),
+            source=self.source,
+            licence=self.licence,
+            timezone=self.timezone,
+            event_types=self.event_types,
+            description=self.description,
+            inputs=inputs,
+            period=self.period,
+            options=options,
+        )
 
 
 def build_meta(
@@ -537,6 +769,50 @@ class DatasetWriter:
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)
         os.replace(self._tmp, self.out_dir)
+
+
+def write_dataset(out_dir: str | Path, meta: dict[str, Any], tables: Mapping[str, pd.DataFrame]) -> Path:
+    """Validate whole tables and write them as a dataset folder, atomically (see :class:`DatasetWriter`).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Target dataset folder (new, empty or an earlier dataset folder, which is replaced).
+    meta : dict
+        Contents of ``dataset.yaml`` (see :func:`build_meta`).
+    tables : mapping of str to pandas.DataFrame
+        Canonical table name -> table, validated in this order; must include ``events``.
+
+    Returns
+    -------
+    Path
+        The dataset folder.
+    """
+    with DatasetWriter(out_dir, meta) as writer:
+        for table, frame in tables.items():
+            writer.add_table(table, frame)
+    return Path(out_dir)
+
+
+DISTINCT_USERS_SQL = "SELECT DISTINCT user_id FROM {rows} WHERE user_id IS NOT NULL"
+"""Every user id of a :class:`ScratchTable` (DuckDB, out of core)."""
+
+
+def add_scratch_users_and_items(writer: DatasetWriter, scratch: ScratchTable, items_sql: str) -> None:
+    """Add the users and items tables of a streamed conversion from its scratch rows.
+
+    Parameters
+    ----------
+    writer : DatasetWriter
+        The open writer of the conversion.
+    scratch : ScratchTable
+        Rows with at least ``user_id`` and ``item_id`` columns, appended chunk by chunk.
+    items_sql : str
+        DuckDB query over ``{rows}`` returning one row per ``item_id`` with its attribute columns.
+    """
+    writer.add_table("users", build_users([scratch.query(DISTINCT_USERS_SQL)["user_id"]]))
+    items = scratch.query(items_sql)
+    writer.add_table("items", build_items([items["item_id"]], items))
 
 
 SCRATCH_FOLDER = "_scratch"

@@ -38,16 +38,15 @@ import numpy as np
 import pandas as pd
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
-    build_meta,
+    SourceInfo,
     build_users,
-    dataset_name,
     existing_path,
     find_files,
     first_line,
     is_number,
     local_to_utc,
     to_number,
+    write_dataset,
 )
 from lsc_utils.io import check_text_file, read_csv
 from lsc_utils.schema import DatasetError
@@ -66,6 +65,9 @@ DESCRIPTION = (
     "CDNOW purchases 1997-01..1998-06 of the customers whose first purchase was in 1997Q1 (data of "
     "Fader, Hardie & Lee's BG/NBD paper). Each line is a 'pay' event with quantity = number of CDs and "
     "price = dollar value / CDs; dates only (local midnight)."
+)
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
 )
 
 
@@ -97,20 +99,8 @@ def convert(
     file = input_file(raw_path, variant)
     raw = read_purchases(file)
     events = build_events(raw)
-    meta = build_meta(
-        name=dataset_name(SOURCE, file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[file],
-        period=PERIOD,
-    )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]]))
-    return Path(out_dir)
+    meta = INFO.meta(file, name=name, inputs=[file])
+    return write_dataset(out_dir, meta, {"events": events, "users": build_users([events["user_id"]])})
 
 
 def input_file(raw_path: str | Path, variant: str) -> Path:

@@ -54,17 +54,18 @@ import yaml
 from lsc_utils.constants import EVENT_TYPES as CANONICAL_EVENT_TYPES
 from lsc_utils.constants import TABLES
 from lsc_utils.datasets._common import (
-    DatasetWriter,
     build_items,
     build_meta,
     build_users,
     dataset_name,
     existing_path,
     local_to_utc,
+    parse_iso_utc,
     unix_to_utc,
+    write_dataset,
 )
 from lsc_utils.io import read_csv
-from lsc_utils.schema import SCHEMAS, DatasetError, canonical_columns
+from lsc_utils.schema import SCHEMAS, TIMESTAMP_DTYPE, DatasetError, canonical_columns
 
 SOURCE = "generic"
 EVENT_TYPES: tuple[str, ...] = CANONICAL_EVENT_TYPES
@@ -142,11 +143,7 @@ def convert(
         period=spec.get("period"),
         consent="from_source" if consent_from_source else "assumed",
     )
-    with DatasetWriter(out_dir, meta) as writer:
-        for table in TABLES:
-            if table in tables:
-                writer.add_table(table, tables[table])
-    return Path(out_dir)
+    return write_dataset(out_dir, meta, {table: tables[table] for table in TABLES if table in tables})
 
 
 def load_mapping(mapping: str | Path | Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
@@ -328,14 +325,13 @@ def parse_timestamps(values: pd.Series, spec: Mapping[str, Any], timezone: str) 
     if "unit" in spec:
         return unix_to_utc(values, str(spec["unit"]))
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        return values.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     formats = (str(spec["format"]),) if "format" in spec else ("ISO8601",)
     text = values if pd.api.types.is_datetime64_dtype(values.dtype) else values.astype("str").str.strip()
     sample = text.dropna().head(ZONE_SAMPLE_ROWS).astype("str")
     has_zone = sample.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).any()
     if has_zone and "format" not in spec:
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-        return parsed.astype("datetime64[us, UTC]")
+        return parse_iso_utc(text)
     return local_to_utc(text, zone, formats)
 
 

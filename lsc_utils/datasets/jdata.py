@@ -47,17 +47,15 @@ from pathlib import Path
 import pandas as pd
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
+    SourceInfo,
     build_items,
-    build_meta,
     build_users,
-    dataset_name,
-    existing_path,
-    find_files,
     local_to_utc,
     map_event_types,
     most_frequent,
     normalize_integer_ids,
+    resolve_input_files,
+    write_dataset,
 )
 from lsc_utils.io import read_csv, require_columns
 from lsc_utils.schema import DatasetError
@@ -93,6 +91,7 @@ SEX_GENDERS: dict[str, str] = {"0": "M", "1": "F", "2": "unknown"}
 ACTION_COLUMNS = ["user_id", "sku_id", "time", "type", "cate", "brand"]
 USER_COLUMNS = ["user_id", "age", "sex", "user_lv_cd", "user_reg_tm"]
 PRODUCT_COLUMNS = ["sku_id", "a1", "a2", "a3", "cate", "brand"]
+ACTION_PATTERNS = ("JData_Action_*.csv",)
 USER_FILES = ("JData_User_utf8.csv", "JData_User.csv")
 PRODUCT_FILE = "JData_Product.csv"
 LICENCE = "JData 2017 competition data (JD.com): competition and research use only"
@@ -101,6 +100,9 @@ PERIOD = {"start": "2016-02-01", "end": "2016-04-15"}
 DESCRIPTION = (
     "JD.com JData 2017 competition: product browse/click, cart, order and follow actions with user "
     "age band, gender, level and registration date. Orders (type 4) are treated as completed purchases ('pay')."
+)
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
 )
 
 
@@ -129,7 +131,10 @@ def convert(
     Path
         The dataset folder.
     """
-    action_files, folder = action_inputs(raw_path)
+    action_files = resolve_input_files(
+        raw_path, ACTION_PATTERNS, "no JData action files found (expected JData_Action_*.csv)"
+    )
+    folder = action_files[0].parent  # the user and product files sit next to the action files
     actions = pd.concat([read_actions(f) for f in action_files], ignore_index=True)
     user_file = next((folder / f for f in USER_FILES if (folder / f).is_file()), None)
     product_file = folder / PRODUCT_FILE if (folder / PRODUCT_FILE).is_file() else None
@@ -137,32 +142,13 @@ def convert(
     attributes = read_users(user_file, user_encoding) if user_file else None
     products = read_products(product_file) if product_file else None
     inputs = [*action_files, *(f for f in (user_file, product_file) if f is not None)]
-    meta = build_meta(
-        name=dataset_name(SOURCE, raw_path, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=inputs,
-        period=PERIOD,
-    )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]], attributes))
-        writer.add_table("items", build_item_table(actions, products))
-    return Path(out_dir)
-
-
-def action_inputs(raw_path: str | Path) -> tuple[list[Path], Path]:
-    """Action files to convert and the folder holding the user / product files."""
-    path = existing_path(raw_path)
-    if path.is_file():
-        return [path], path.parent
-    files = find_files(path, ("JData_Action_*.csv",))
-    if not files:
-        raise DatasetError(f"{path}: no JData action files found (expected JData_Action_*.csv).")
-    return files, path
+    meta = INFO.meta(raw_path, name=name, inputs=inputs)
+    tables = {
+        "events": events,
+        "users": build_users([events["user_id"]], attributes),
+        "items": build_item_table(actions, products),
+    }
+    return write_dataset(out_dir, meta, tables)
 
 
 def read_actions(file: Path) -> pd.DataFrame:

@@ -38,14 +38,13 @@ import numpy as np
 import pandas as pd
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
+    SourceInfo,
     build_items,
-    build_meta,
     build_users,
-    dataset_name,
-    existing_path,
+    resolve_main_file,
     to_number,
     unix_to_utc,
+    write_dataset,
 )
 from lsc_utils.io import read_csv
 from lsc_utils.schema import DatasetError
@@ -91,6 +90,9 @@ DESCRIPTION = (
     "MovieLens 100K (GroupLens): 1-5 star movie ratings from movielens.umn.edu, 1997-09-19..1998-04-22. "
     "Each rating is a 'view_item' event with the rating in 'quantity'."
 )
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
+)
 
 
 def convert(raw_path: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
@@ -110,31 +112,19 @@ def convert(raw_path: str | Path, out_dir: str | Path, *, name: str | None = Non
     Path
         The dataset folder.
     """
-    path = existing_path(raw_path)
-    folder = path if path.is_dir() else path.parent
-    ratings_file = path if path.is_file() else folder / "u.data"
-    if not ratings_file.is_file():
-        raise DatasetError(f"{folder}: not a MovieLens 100K folder (no u.data).")
+    ratings_file, folder = resolve_main_file(raw_path, "u.data", "MovieLens 100K folder")
     ratings = read_table(ratings_file, RATING_COLUMNS, "\t", "utf-8")
     events = build_events(ratings)
     user_file, item_file = folder / "u.user", folder / "u.item"
     users = read_users(user_file) if user_file.is_file() else None
     items = read_items(item_file) if item_file.is_file() else None
-    meta = build_meta(
-        name=dataset_name(SOURCE, folder if path.is_dir() else ratings_file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[f for f in (ratings_file, user_file, item_file) if f.is_file()],
-        period=PERIOD,
-    )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]], users))
-        writer.add_table("items", build_items([events["item_id"]], items))
-    return Path(out_dir)
+    meta = INFO.meta(raw_path, name=name, inputs=[f for f in (ratings_file, user_file, item_file) if f.is_file()])
+    tables = {
+        "events": events,
+        "users": build_users([events["user_id"]], users),
+        "items": build_items([events["item_id"]], items),
+    }
+    return write_dataset(out_dir, meta, tables)
 
 
 def read_table(file: Path, columns: list[str], sep: str, encoding: str) -> pd.DataFrame:

@@ -40,16 +40,15 @@ import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
+    SourceInfo,
     build_items,
-    build_meta,
     build_users,
-    dataset_name,
     local_to_utc,
     most_frequent,
     normalize_integer_ids,
     resolve_single_file,
     to_number,
+    write_dataset,
 )
 from lsc_utils.io import read_csv, require_columns
 from lsc_utils.schema import DatasetError
@@ -71,6 +70,9 @@ DESCRIPTION = (
     "UCI Online Retail: invoice lines of a UK-based online gift retailer, 2010-12-01..2011-12-09. "
     "Each line is a 'pay' event (price = unit price, quantity = units) or, for cancellations, a "
     "'refund' with positive quantity; lines without CustomerID keep a null user_id."
+)
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
 )
 
 
@@ -104,21 +106,9 @@ def convert(
         raise DatasetError(f"{file}: Excel files are not read; export the sheet to CSV (UTF-8) first.")
     raw = read_lines(file, encoding)
     events = build_events(raw)
-    meta = build_meta(
-        name=dataset_name(SOURCE, file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[file],
-        period=PERIOD,
-    )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_user_table(raw, events))
-        writer.add_table("items", build_item_table(raw, events))
-    return Path(out_dir)
+    meta = INFO.meta(file, name=name, inputs=[file])
+    tables = {"events": events, "users": build_user_table(raw, events), "items": build_item_table(raw, events)}
+    return write_dataset(out_dir, meta, tables)
 
 
 def read_lines(file: Path, encoding: str) -> pd.DataFrame:

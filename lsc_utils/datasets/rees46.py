@@ -41,19 +41,16 @@ import pandas as pd
 from lsc_utils.datasets._common import (
     DEFAULT_CHUNK_ROWS,
     DatasetWriter,
-    build_items,
-    build_meta,
-    build_users,
-    dataset_name,
-    existing_path,
-    find_files,
+    SourceInfo,
+    add_scratch_users_and_items,
+    check_chunk_rows,
     local_to_utc,
     map_event_types,
     normalize_integer_ids,
-    read_text_chunks,
+    resolve_input_files,
+    stream_csv_chunks,
     to_number,
 )
-from lsc_utils.io import check_text_file, read_csv, require_columns
 from lsc_utils.schema import DatasetError
 
 SOURCE = "rees46"
@@ -81,7 +78,6 @@ RAW_COLUMNS = [
     "user_id",
     "user_session",
 ]
-DISTINCT_USERS_SQL = "SELECT DISTINCT user_id FROM {rows} WHERE user_id IS NOT NULL"
 LATEST_ITEM_SQL = """
 SELECT item_id, category, tags, brand, list_price FROM {rows}
 WHERE item_id IS NOT NULL
@@ -94,6 +90,7 @@ DESCRIPTION = (
     "REES46 eCommerce behaviour data from a large multi-category online store: product views, cart "
     "additions and removals and purchases with prices, brands and category paths."
 )
+INFO = SourceInfo(source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION)
 
 
 def convert(
@@ -121,55 +118,21 @@ def convert(
     Path
         The dataset folder.
     """
-    if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise DatasetError(
-            f"The 'chunk_rows' parameter of rees46.convert must be an int >= 1. Got {chunk_rows!r} instead."
-        )
-    files = input_files(raw_path)
-    meta = build_meta(
-        name=dataset_name(SOURCE, raw_path, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=files,
-    )
+    check_chunk_rows(chunk_rows, "rees46.convert")
+    files = resolve_input_files(raw_path, ("*.csv",), "no REES46 CSV files found (expected e.g. 2019-Oct.csv)")
     offset = 0
-    with DatasetWriter(out_dir, meta) as writer:
+    with DatasetWriter(out_dir, INFO.meta(raw_path, name=name, inputs=files)) as writer:
         seen = writer.scratch_table("item_rows")
         for file in files:
-            header = checked_header(file)
-            for chunk in read_text_chunks(file, header, skip_rows=1, chunk_rows=chunk_rows):
+            for chunk in stream_csv_chunks(file, RAW_COLUMNS, chunk_rows):
                 events = build_events(chunk)
                 writer.append_rows("events", events)
                 seen.append(item_rows(chunk, events, offset))
                 offset += len(chunk)
         if offset == 0:
             raise DatasetError(f"{', '.join(f.name for f in files)}: no data rows (only headers).")
-        writer.add_table("users", build_users([seen.query(DISTINCT_USERS_SQL)["user_id"]]))
-        items = seen.query(LATEST_ITEM_SQL)
-        writer.add_table("items", build_items([items["item_id"]], items))
+        add_scratch_users_and_items(writer, seen, LATEST_ITEM_SQL)
     return Path(out_dir)
-
-
-def input_files(raw_path: str | Path) -> list[Path]:
-    """The monthly CSV files to convert."""
-    path = existing_path(raw_path)
-    if path.is_file():
-        return [path]
-    files = find_files(path, ("*.csv",))
-    if not files:
-        raise DatasetError(f"{path}: no REES46 CSV files found (expected e.g. 2019-Oct.csv).")
-    return files
-
-
-def checked_header(file: Path) -> list[str]:
-    """Column names of one file, after checking text encoding and required columns."""
-    check_text_file(file)
-    header = read_csv(file, nrows=1, dtype="str").columns.tolist()
-    require_columns(pd.DataFrame(columns=header), RAW_COLUMNS, file)
-    return header
 
 
 def build_events(chunk: pd.DataFrame) -> pd.DataFrame:

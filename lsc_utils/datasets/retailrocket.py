@@ -39,21 +39,19 @@ import pandas as pd
 
 from lsc_utils.datasets._common import (
     DEFAULT_CHUNK_ROWS,
-    DatasetWriter,
+    SourceInfo,
     build_items,
-    build_meta,
     build_users,
-    dataset_name,
-    existing_path,
     find_files,
     map_event_types,
     normalize_integer_ids,
-    read_text_chunks,
+    resolve_main_file,
+    stream_csv_chunks,
     to_number,
     unix_to_utc,
+    write_dataset,
 )
-from lsc_utils.io import check_text_file, read_csv, require_columns
-from lsc_utils.schema import DatasetError
+from lsc_utils.io import read_csv, require_columns
 
 SOURCE = "retailrocket"
 EVENT_TYPES: tuple[str, ...] = ("view_item", "add_to_cart", "pay")
@@ -74,6 +72,7 @@ DESCRIPTION = (
     "RetailRocket: views, add-to-carts and transactions of visitors of a real e-commerce site over "
     "about 4.5 months (values hashed); item categories from the item-property change log."
 )
+INFO = SourceInfo(source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION)
 
 
 def convert(
@@ -101,30 +100,21 @@ def convert(
     Path
         The dataset folder.
     """
-    path = existing_path(raw_path)
-    folder = path if path.is_dir() else path.parent
-    events_file = path if path.is_file() else folder / "events.csv"
-    if not events_file.is_file():
-        raise DatasetError(f"{folder}: not a RetailRocket folder (no events.csv).")
+    events_file, folder = resolve_main_file(raw_path, "events.csv", "RetailRocket folder")
     events = build_events(read_events(events_file))
     property_files = find_files(folder, ("item_properties*.csv",))
     tree_file = folder / "category_tree.csv"
     categories = latest_categories(property_files, chunk_rows) if property_files else None
     tree = read_tree(tree_file) if tree_file.is_file() else None
-    meta = build_meta(
-        name=dataset_name(SOURCE, folder if path.is_dir() else events_file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[events_file, *property_files, *([tree_file] if tree is not None else [])],
+    meta = INFO.meta(
+        raw_path, name=name, inputs=[events_file, *property_files, *([tree_file] if tree is not None else [])]
     )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]]))
-        writer.add_table("items", build_item_table(events, categories, tree))
-    return Path(out_dir)
+    tables = {
+        "events": events,
+        "users": build_users([events["user_id"]]),
+        "items": build_item_table(events, categories, tree),
+    }
+    return write_dataset(out_dir, meta, tables)
 
 
 def read_events(file: Path) -> pd.DataFrame:
@@ -151,10 +141,7 @@ def latest_categories(files: list[Path], chunk_rows: int) -> pd.Series:
     """The latest ``categoryid`` value per item over all property files (streamed)."""
     parts = []
     for file in files:
-        check_text_file(file)
-        header = read_csv(file, nrows=1, dtype="str").columns.tolist()
-        require_columns(pd.DataFrame(columns=header), PROPERTY_COLUMNS, file)
-        for chunk in read_text_chunks(file, header, skip_rows=1, chunk_rows=chunk_rows):
+        for chunk in stream_csv_chunks(file, PROPERTY_COLUMNS, chunk_rows):
             rows = chunk.loc[chunk["property"].str.strip() == CATEGORY_PROPERTY, ["timestamp", "itemid", "value"]]
             parts.append(rows)
     rows = pd.concat(parts, ignore_index=True)

@@ -41,10 +41,9 @@ import pandas as pd
 from lsc_utils.datasets._common import (
     DEFAULT_CHUNK_ROWS,
     DatasetWriter,
-    build_items,
-    build_meta,
-    build_users,
-    dataset_name,
+    SourceInfo,
+    add_scratch_users_and_items,
+    check_chunk_rows,
     first_line,
     is_number,
     map_event_types,
@@ -71,7 +70,9 @@ DESCRIPTION = (
     "Taobao UserBehavior (Alibaba Tianchi): page views, add-to-carts, favourites and purchases of "
     "Taobao users, 2017-11-25..2017-12-03 China time. Purchases carry no price or quantity."
 )
-DISTINCT_USERS_SQL = "SELECT DISTINCT user_id FROM {rows} WHERE user_id IS NOT NULL"
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
+)
 ITEM_CATEGORY_SQL = """
 WITH counts AS (
     SELECT item_id, category, count(*) AS n FROM {rows} WHERE item_id IS NOT NULL GROUP BY item_id, category
@@ -109,25 +110,12 @@ def convert(
     Path
         The dataset folder.
     """
-    if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise DatasetError(
-            f"The 'chunk_rows' parameter of taobao.convert must be an int >= 1. Got {chunk_rows!r} instead."
-        )
+    check_chunk_rows(chunk_rows, "taobao.convert")
     file = resolve_single_file(raw_path, ("UserBehavior*.csv", "*.csv"), "Taobao UserBehavior CSV")
     check_text_file(file)
     skip = 0 if is_number(first_line(file).split(",")[-1]) else 1
-    meta = build_meta(
-        name=dataset_name(SOURCE, file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[file],
-        period=PERIOD,
-    )
     rows = unknown = 0
-    with DatasetWriter(out_dir, meta) as writer:
+    with DatasetWriter(out_dir, INFO.meta(file, name=name, inputs=[file])) as writer:
         seen = writer.scratch_table("user_item_category")
         for chunk in read_text_chunks(file, RAW_COLUMNS, skip_rows=skip, chunk_rows=chunk_rows):
             rows += len(chunk)
@@ -147,9 +135,7 @@ def convert(
             )
         if rows == 0:
             raise DatasetError(f"{file}: file has no data rows.")
-        writer.add_table("users", build_users([seen.query(DISTINCT_USERS_SQL)["user_id"]]))
-        items = seen.query(ITEM_CATEGORY_SQL)
-        writer.add_table("items", build_items([items["item_id"]], items))
+        add_scratch_users_and_items(writer, seen, ITEM_CATEGORY_SQL)
     return Path(out_dir)
 
 

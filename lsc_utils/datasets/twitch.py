@@ -46,18 +46,17 @@ import numpy as np
 import pandas as pd
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
-    build_meta,
+    SourceInfo,
     build_users,
-    dataset_name,
     first_line,
     most_frequent,
     read_text_columns,
     resolve_single_file,
     to_number,
+    write_dataset,
 )
 from lsc_utils.io import check_text_file, read_csv, require_columns
-from lsc_utils.schema import DatasetError
+from lsc_utils.schema import TIMESTAMP_DTYPE, DatasetError
 
 SOURCE = "twitch"
 EVENT_TYPES: tuple[str, ...] = ("enter_room", "leave_room")
@@ -78,6 +77,7 @@ DESCRIPTION = (
     "is a user entering a streamer's live broadcast. Time step k is placed at epoch + k*10 min; the "
     "epoch is a documented stand-in, not the real crawl date."
 )
+INFO = SourceInfo(source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION)
 
 
 def convert(
@@ -126,21 +126,10 @@ def convert(
             f"{file.name}: not a Twitch LiveRec file. Expected headerless {','.join(ORIGINAL_COLUMNS)} or a "
             f"header with {','.join(CUT_COLUMNS)}; first line is {first_line(file)[:80]!r}."
         )
-    meta = build_meta(
-        name=dataset_name(SOURCE, file, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=[file],
-        options={"epoch": epoch, "broadcast_gap_steps": broadcast_gap_steps},
+    meta = INFO.meta(
+        file, name=name, inputs=[file], options={"epoch": epoch, "broadcast_gap_steps": broadcast_gap_steps}
     )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]]))
-        writer.add_table("rooms", rooms)
-    return Path(out_dir)
+    return write_dataset(out_dir, meta, {"events": events, "users": build_users([events["user_id"]]), "rooms": rooms})
 
 
 def parse_epoch(epoch: str) -> pd.Timestamp:
@@ -157,7 +146,7 @@ def parse_epoch(epoch: str) -> pd.Timestamp:
 def step_time(steps: pd.Series, epoch: pd.Timestamp) -> pd.Series:
     """Timestamps of time-step indices (NaT for non-numbers)."""
     numbers = to_number(steps)
-    return (epoch + pd.to_timedelta(numbers * 10, unit="min")).astype("datetime64[us, UTC]")
+    return (epoch + pd.to_timedelta(numbers * 10, unit="min")).astype(TIMESTAMP_DTYPE)
 
 
 def read_cut(file: Path) -> pd.DataFrame:

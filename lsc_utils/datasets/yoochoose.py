@@ -40,19 +40,18 @@ from pathlib import Path
 import pandas as pd
 
 from lsc_utils.datasets._common import (
-    DatasetWriter,
+    SourceInfo,
     build_items,
-    build_meta,
     build_users,
-    dataset_name,
-    existing_path,
-    find_files,
     first_line,
     normalize_integer_ids,
+    parse_iso_utc,
     prefix_ids,
     read_text_columns,
+    resolve_input_files,
     to_number,
     unix_to_utc,
+    write_dataset,
 )
 from lsc_utils.io import check_text_file, read_csv, require_columns
 from lsc_utils.schema import DatasetError
@@ -74,6 +73,10 @@ DESCRIPTION = (
     "YooChoose (RecSys Challenge 2015) click sessions of a European online retailer, April-September "
     "2014; one anonymous user per session (user_id 's<SessionId>'), optional buys as 'pay' events."
 )
+INFO = SourceInfo(
+    source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
+)
+CANDIDATE_PATTERNS = ("*.txt", "*.tsv", "*.dat", "*.csv")
 SPLIT_DUPLICATES = ("train_tr", "train_valid")
 
 
@@ -102,37 +105,31 @@ def convert(raw_path: str | Path, out_dir: str | Path, *, name: str | None = Non
         item_parts.append(items)
     events = pd.concat(parts, ignore_index=True)
     attributes = pd.concat(item_parts, ignore_index=True).drop_duplicates("item_id")
-    meta = build_meta(
-        name=dataset_name(SOURCE, raw_path, name),
-        source=SOURCE,
-        licence=LICENCE,
-        timezone=TIMEZONE,
-        event_types=EVENT_TYPES,
-        description=DESCRIPTION,
-        inputs=files,
-        period=PERIOD,
-    )
-    with DatasetWriter(out_dir, meta) as writer:
-        writer.add_table("events", events)
-        writer.add_table("users", build_users([events["user_id"]]))
-        writer.add_table("items", build_items([events["item_id"]], attributes if len(attributes) else None))
-    return Path(out_dir)
+    meta = INFO.meta(raw_path, name=name, inputs=files)
+    tables = {
+        "events": events,
+        "users": build_users([events["user_id"]]),
+        "items": build_items([events["item_id"]], attributes if len(attributes) else None),
+    }
+    return write_dataset(out_dir, meta, tables)
 
 
 def input_files(raw_path: str | Path) -> list[Path]:
     """The click and buy files to convert (a file, or the candidate files of a folder)."""
-    path = existing_path(raw_path)
-    if path.is_file():
-        return [path]
-    files = find_files(path, ("*.txt", "*.tsv", "*.dat", "*.csv"))
-    files = [f for f in files if file_kind(f) is not None]
+    return resolve_input_files(
+        raw_path,
+        CANDIDATE_PATTERNS,
+        "no YooChoose files found (expected a tab-separated 'SessionId ItemId Time' file, "
+        "yoochoose-clicks.dat or yoochoose-buys.dat)",
+        select=yoochoose_files,
+    )
+
+
+def yoochoose_files(candidates: list[Path]) -> list[Path]:
+    """The candidates of a known YooChoose layout, without the re-split copies of a ``train_full`` file."""
+    files = [f for f in candidates if file_kind(f) is not None]
     if any("train_full" in f.name for f in files):
         files = [f for f in files if not any(tag in f.name for tag in SPLIT_DUPLICATES)]
-    if not files:
-        raise DatasetError(
-            f"{path}: no YooChoose files found (expected a tab-separated 'SessionId ItemId Time' file, "
-            "yoochoose-clicks.dat or yoochoose-buys.dat)."
-        )
     return files
 
 
@@ -177,14 +174,14 @@ def read_prepared(file: Path) -> pd.DataFrame:
 def read_clicks(file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events and item categories / brands of an original ``yoochoose-clicks.dat``."""
     raw = read_text_columns(file, CLICK_COLUMNS)
-    events = session_events(raw["SessionId"], parse_utc(raw["Timestamp"]), "view_item", raw["ItemId"])
+    events = session_events(raw["SessionId"], parse_iso_utc(raw["Timestamp"]), "view_item", raw["ItemId"])
     return events, item_attributes(raw)
 
 
 def read_buys(file: Path) -> pd.DataFrame:
     """``pay`` events of an original ``yoochoose-buys.dat``."""
     raw = read_text_columns(file, BUY_COLUMNS)
-    events = session_events(raw["SessionId"], parse_utc(raw["Timestamp"]), "pay", raw["ItemId"])
+    events = session_events(raw["SessionId"], parse_iso_utc(raw["Timestamp"]), "pay", raw["ItemId"])
     events["price"] = to_number(raw["Price"])
     events["quantity"] = to_number(raw["Quantity"])
     return events
@@ -202,11 +199,6 @@ def session_events(sessions: pd.Series, ts: pd.Series, event_type: str, items: p
             "session_id": session_id,
         }
     )
-
-
-def parse_utc(values: pd.Series) -> pd.Series:
-    """ISO-8601 UTC timestamps (``2014-04-07T10:51:09.277Z``); unparseable values become NaT."""
-    return pd.to_datetime(values.str.strip(), format="ISO8601", utc=True, errors="coerce").astype("datetime64[us, UTC]")
 
 
 def item_attributes(raw: pd.DataFrame) -> pd.DataFrame:

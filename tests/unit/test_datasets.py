@@ -661,3 +661,134 @@ def test_header_only_files_raise(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"no data rows"):
         convert("rees46", tmp_path / "2019-Oct.csv", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_numeric_ids_are_coerced_exactly_like_schema_id_columns() -> None:
+    from lsc_utils.datasets._common import normalize_integer_ids
+    from lsc_utils.schema import _coerce_id
+
+    for raw in (
+        pd.Series([266079.0, 2.5, None, -3.0]),
+        pd.Series([7, 8, 9], dtype="int64"),
+        pd.Series([1, None, 3], dtype="Int64"),
+    ):
+        pd.testing.assert_series_equal(normalize_integer_ids(raw), _coerce_id(raw))
+    # Text keeps what the schema will flag later ("" and "nan" stay text; only "<int>.0" is rewritten).
+    text = normalize_integer_ids(pd.Series([" 12.0 ", "", "nan", "1.50"], dtype="str"))
+    assert text.tolist() == ["12", "", "nan", "1.50"]
+
+
+def test_iso_text_with_offsets_is_parsed_to_utc() -> None:
+    from lsc_utils.datasets._common import parse_iso_utc
+
+    ts = parse_iso_utc(
+        pd.Series([" 2014-04-07T10:51:09.277Z", "2024-05-01T10:00:00+02:00", "garbage", None], dtype="str")
+    )
+    assert str(ts.dtype) == "datetime64[us, UTC]"
+    assert ts.iloc[:2].tolist() == [utc("2014-04-07 10:51:09.277"), utc("2024-05-01 08:00")]
+    assert ts.iloc[2:].isna().all()
+
+
+@pytest.mark.parametrize("source", ["taobao", "rees46"])
+@pytest.mark.parametrize("chunk_rows", [0, -5, 2.5, "10"])
+def test_streaming_sources_refuse_a_bad_chunk_size(tmp_path: Path, source: str, chunk_rows: object) -> None:
+    with pytest.raises(
+        DatasetError,
+        match=rf"The 'chunk_rows' parameter of {source}\.convert must be an int >= 1\. Got {chunk_rows!r} instead\.",
+    ):
+        convert(source, RAW / source, tmp_path / "out", chunk_rows=chunk_rows)
+    assert not (tmp_path / "out").exists()
+
+
+def test_input_files_are_the_file_itself_or_the_selected_matches_of_a_folder(tmp_path: Path) -> None:
+    from lsc_utils.datasets._common import resolve_input_files
+
+    for file_name in ("b.csv", "a.csv", "notes.txt", "skip_me.csv"):
+        (tmp_path / file_name).write_text("x\n")
+    assert resolve_input_files(tmp_path / "notes.txt", ("*.csv",), "unused") == [tmp_path / "notes.txt"]
+    assert resolve_input_files(tmp_path, ("*.csv",), "unused") == [
+        tmp_path / n for n in ("a.csv", "b.csv", "skip_me.csv")
+    ]
+    kept = resolve_input_files(
+        tmp_path, ("*.csv",), "unused", select=lambda fs: [f for f in fs if "skip" not in f.name]
+    )
+    assert kept == [tmp_path / "a.csv", tmp_path / "b.csv"]
+    with pytest.raises(DatasetError, match=r"no widgets found \(expected \*\.dat\)\.$"):
+        resolve_input_files(tmp_path, ("*.dat",), "no widgets found (expected *.dat)")
+    with pytest.raises(DatasetError, match=r"no widgets"):
+        resolve_input_files(tmp_path, ("*.csv",), "no widgets", select=lambda fs: [])
+    with pytest.raises(DatasetError, match=r"input path does not exist"):
+        resolve_input_files(tmp_path / "missing", ("*.csv",), "unused")
+
+
+def test_main_file_is_found_in_its_folder_or_given_directly(tmp_path: Path) -> None:
+    from lsc_utils.datasets._common import resolve_main_file
+
+    (tmp_path / "events.csv").write_text("x\n")
+    assert resolve_main_file(tmp_path, "events.csv", "shop folder") == (tmp_path / "events.csv", tmp_path)
+    (tmp_path / "other.csv").write_text("x\n")
+    assert resolve_main_file(tmp_path / "other.csv", "events.csv", "shop folder") == (tmp_path / "other.csv", tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match=r"empty: not a shop folder \(no events\.csv\)\."):
+        resolve_main_file(empty, "events.csv", "shop folder")
+
+
+def test_streamed_csv_is_checked_before_the_first_chunk_and_keeps_every_row(tmp_path: Path) -> None:
+    from lsc_utils.datasets._common import stream_csv_chunks
+
+    file = tmp_path / "log.csv"
+    file.write_text("b,a,extra\n" + "".join(f"{i},x{i},e\n" for i in range(7)))
+    chunks = list(stream_csv_chunks(file, ["a", "b"], chunk_rows=3))
+    whole = pd.concat(chunks, ignore_index=True)
+    assert whole.columns.tolist() == ["b", "a", "extra"] and len(whole) == 7
+    assert whole["b"].tolist() == [str(i) for i in range(7)] and str(whole["a"].dtype) == "str"
+    with pytest.raises(DatasetError, match=r"log\.csv: required column 'c' missing"):
+        stream_csv_chunks(file, ["a", "c"], chunk_rows=3)  # raises on the call, before iteration
+
+
+def test_id_tables_keep_first_attribute_row_per_id_and_add_ids_seen_elsewhere() -> None:
+    from lsc_utils.datasets._common import build_items, build_users
+
+    attributes = pd.DataFrame({"item_id": ["b", "b", None, "d"], "category": ["first", "second", "orphan", "dd"]})
+    items = build_items([pd.Series(["c", "b", None, "a"]), pd.Series(["c"])], attributes)
+    assert items["item_id"].tolist() == ["a", "b", "c", "d"]
+    assert items["category"].tolist()[1] == "first" and items["category"].tolist()[3] == "dd"
+    assert items["category"].iloc[[0, 2]].isna().all()
+    users = build_users([pd.Series(["u2", "u1", "u2"])])
+    assert users.to_dict("list") == {
+        "user_id": ["u1", "u2"],
+        "consent_personalization": [True, True],
+        "consent_marketing": [True, True],
+    }
+    assert "consent_marketing" not in build_users([pd.Series(["u1"])], assume_consent=False)
+
+
+def test_source_info_meta_records_the_source_facts_and_the_inputs(tmp_path: Path) -> None:
+    from lsc_utils.datasets import cdnow
+    from lsc_utils.datasets._common import CONSENT_NOTE
+
+    file = tmp_path / "CDNOW_sample.txt"
+    file.write_text("00001 1 19970101 1 11.77\n")
+    meta = cdnow.INFO.meta(file, name=None, inputs=[file], options={"variant": "sample", "unused": None})
+    assert meta["name"] == "cdnow_sample" and meta["source"] == "cdnow" and meta["event_types"] == ["pay"]
+    assert meta["timezone"] == cdnow.TIMEZONE and meta["licence"] == cdnow.LICENCE
+    assert meta["period"] == cdnow.PERIOD and meta["description"].endswith(CONSENT_NOTE)
+    assert meta["raw_files"][0]["name"] == file.name and meta["raw_files"][0]["bytes"] == file.stat().st_size
+    assert meta["options"] == {"variant": "sample"}
+    assert cdnow.INFO.meta(file, name=" mine ", inputs=[file])["name"] == "mine"
+
+
+def test_write_dataset_validates_every_table_and_needs_events(tmp_path: Path) -> None:
+    from lsc_utils.datasets._common import write_dataset
+
+    meta = {"name": "t", "source": "test", "timezone": "UTC"}
+    events = pd.DataFrame({"user_id": ["u1", None], "ts": [utc("2024-01-01"), utc("2024-01-02")], "event_type": "pay"})
+    folder = write_dataset(tmp_path / "ds", meta, {"events": events, "users": pd.DataFrame({"user_id": ["u1"]})})
+    ds = load_dataset(folder, strict=False)
+    assert folder == tmp_path / "ds" and ds.meta["tables"] == ["users", "events"]
+    assert ds.meta["conversion"]["rows"] == {"users": 1, "events": 2}
+    assert problems(ds) == {("events", "user_id", "null_id"): 1}
+    with pytest.raises(DatasetError, match=r"the conversion produced no events table"):
+        write_dataset(tmp_path / "none", meta, {"users": pd.DataFrame({"user_id": ["u1"]})})
+    assert not (tmp_path / "none").exists()
