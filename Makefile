@@ -41,7 +41,7 @@ test-unit: venv ## unit tests of lsc_utils (real-data tests skip when ../shared/
 	$(BIN)/python -m pytest tests/unit -q -n 2
 
 test-notebooks: venv data ## execute each notebook with papermill on small parameters and check its results
-	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest tests/notebooks -q
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest tests/notebooks -q -n 2 --dist loadfile
 
 nbval: venv data ## re-execute the committed notebooks and compare with their stored outputs
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest --nbval --nbval-current-env \
