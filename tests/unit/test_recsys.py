@@ -606,3 +606,167 @@ def test_twitch_repeat_aware_baseline_beats_popularity_for_next_stream(shared_da
         assert rates["repeat_aware"] >= 3 * rates["popularity"]
         assert rates["repeat_aware"] - rates["popularity"] >= 0.3
         assert rates["als"] > rates["popularity"] + 0.2
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation protocols of the notebook: weight schemes, splits, live-room evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def test_event_weight_schemes_default_and_uniform() -> None:
+    assert rs.event_weight_scheme("default") == dict(rs.DEFAULT_EVENT_WEIGHTS)
+    uniform = rs.event_weight_scheme("uniform")
+    assert set(uniform) == set(rs.DEFAULT_EVENT_WEIGHTS) and set(uniform.values()) == {1.0}
+    with pytest.raises(ValueError, match="'name' parameter of event_weight_scheme must be one of"):
+        rs.event_weight_scheme("binary")
+
+
+def _split_events() -> pd.DataFrame:
+    hour = pd.Timedelta(hours=1)
+    return pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u1", "u1", "u3", "u2"],
+            "ts": [T0, T0 + hour, T0 + 2 * hour, T0 + 3 * hour, T0 + 4 * hour, T0 + 5 * hour, T0 + 5 * hour],
+            "event_type": ["view_item", "pay", "view_item", "view_item", "add_to_cart", "view_item", "impression"],
+            "item_id": ["i1", "i2", "i1", "i1", "i3", "i2", "i3"],
+        }
+    )
+
+
+def test_temporal_split_interactions_decays_to_cutoff_and_drops_seen_and_cold_pairs() -> None:
+    split = rs.split_interactions(_split_events(), "temporal", test_fraction=0.5, half_life_days=1 / 24)
+    assert split.cutoff == T0 + pd.Timedelta(hours=3)
+    cells = split.train.to_frame().set_index(["user_id", "item_id"])["weight"].to_dict()
+    # ages at the cutoff 3 h, 2 h, 1 h with a 1-hour half-life
+    assert cells == pytest.approx({("u1", "i1"): 0.125, ("u1", "i2"): 8 * 0.25, ("u2", "i1"): 0.5})
+    assert split.test.to_dict("list") == {"user_id": ["u1"], "item_id": ["i3"]}  # (u1, i1) seen; impression weighs 0
+    assert split.cold_test.to_dict("list") == {"user_id": ["u3"], "item_id": ["i2"]}
+    assert split.n_seen_removed == 1
+
+
+def test_stratified_split_interactions_holds_out_a_quarter_of_each_users_pairs() -> None:
+    pairs = _frame({"a": [f"i{j}" for j in range(4)], "b": [f"i{j}" for j in range(8)]})
+    events = pairs.assign(ts=T0, event_type="view_item")
+    split = rs.split_interactions(events, "stratified", test_fraction=0.25, random_state=3)
+    assert split.cutoff is None and split.cold_test.empty and split.n_seen_removed == 0
+    assert split.test.groupby("user_id").size().to_dict() == {"a": 1, "b": 2}
+    _, reference = rs.stratified_random_split(pairs, 0.25, random_state=3)
+    assert set(map(tuple, split.test.to_numpy())) == set(map(tuple, reference.to_numpy()))
+    assert split.train.matrix.nnz + len(split.test) == len(pairs)
+    with pytest.raises(ValueError, match="'method' parameter of split_interactions"):
+        rs.split_interactions(events, "random")
+
+
+def test_split_interactions_rejects_events_without_positive_weight() -> None:
+    events = _split_events().assign(event_type="impression")
+    with pytest.raises(DatasetError, match="no training event has a positive weight"):
+        rs.split_interactions(events, "temporal", 0.5)
+
+
+def test_first_room_entries_keeps_first_entry_per_user_and_room(rooms: pd.DataFrame) -> None:
+    minute = pd.Timedelta(minutes=1)
+    events = pd.DataFrame(
+        {
+            "user_id": ["u", "u", "u", "v", "v"],
+            "ts": [T0 + 2 * minute, T0, T0 + minute, T0, T0],
+            "event_type": ["enter_room", "enter_room", "like", "enter_room", "enter_room"],
+            "room_id": ["r_live_a", "r_live_a", "r_live_a", "r_open_end", "unknown_room"],
+        }
+    )
+    out = rs.first_room_entries(events, rooms)
+    assert out.to_dict("list") == {
+        "user_id": ["u", "v"],
+        "room_id": ["r_live_a", "r_open_end"],
+        "anchor_id": ["A", "D"],
+        "ts": [T0, T0],
+    }
+
+
+def test_busiest_moment_counts_live_rooms_at_each_start(rooms: pd.DataFrame) -> None:
+    # at T0 - 1 h: r_live_a, r_live_b, r_open_end live (3); at T0: r_live_a, r_live_b, r_starts_now, r_open_end (4)
+    assert rs.busiest_moment(rooms) == T0
+    assert rs.busiest_moment(rooms, end=T0 - pd.Timedelta(minutes=30)) == T0 - pd.Timedelta(hours=1)
+    with pytest.raises(DatasetError, match="no room starts between"):
+        rs.busiest_moment(rooms, start=T0 + pd.Timedelta(days=3))
+
+
+def test_evaluate_room_recommendations_rewards_repeat_aware_ranking() -> None:
+    minute = pd.Timedelta(minutes=1)
+    live_rooms = pd.DataFrame(
+        {
+            "room_id": ["r_a_old", "r_a", "r_b", "r_c"],
+            "anchor_id": ["A", "A", "B", "C"],
+            "category": ["x", "x", "y", "z"],
+            "start_ts": [T0 - 1440 * minute, T0 - 60 * minute, T0 - 60 * minute, T0 - 60 * minute],
+            "end_ts": [T0 - 1380 * minute, T0 + 60 * minute, T0 + 60 * minute, T0 + 60 * minute],
+        }
+    )
+    rows = [
+        ("fan", -1400, "r_a_old"),  # watched anchor A yesterday
+        ("v1", -30, "r_b"),
+        ("v2", -30, "r_b"),
+        ("v3", -30, "r_b"),
+        ("v4", -30, "r_c"),
+        ("v5", -30, "r_c"),
+        ("fan", 5, "r_a"),  # the target: a new room of the anchor the fan watched before
+        ("v1", 6, "r_c"),  # a second target, chooses the second most popular room
+        ("v2", 7, "r_b"),  # not new: v2 entered r_b before T0
+        ("late", 45, "r_b"),  # after the 30-minute horizon
+    ]
+    events = pd.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "ts": [T0 + r[1] * minute for r in rows],
+            "event_type": "enter_room",
+            "room_id": [r[2] for r in rows],
+        }
+    )
+    table = rs.evaluate_room_recommendations(
+        events, live_rooms, [T0, T0 + 600 * minute], k=1, horizon_minutes=30
+    ).set_index("variant")
+    assert table["moments"].tolist() == [1, 1] and table["users"].tolist() == [2, 2]
+    assert table.loc["recommend_rooms", "chance_hit_rate"] == pytest.approx(1 / 3)
+    # fan: anchor A first (hit); v1 has only watched r_b's anchor B, so B comes first (miss)
+    assert table.loc["recommend_rooms", "hit_rate"] == pytest.approx(0.5)
+    assert table.loc["live_popularity", "hit_rate"] == pytest.approx(0.0)  # r_b (3 viewers) first for both
+    top3 = rs.evaluate_room_recommendations(
+        events, live_rooms, [T0], k=3, variants={"pop": rs.LIVE_POPULARITY_ROOM_WEIGHTS}
+    )
+    # popularity order r_b, r_c, r_a: fan's target at 3, v1's at 2
+    assert top3.loc[0, "hit_rate"] == 1.0
+    assert top3.loc[0, "ndcg"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(3)) / 2)
+
+
+def test_rerank_room_lists_restricts_to_items_on_sale_and_lifts_trending_items() -> None:
+    minute = pd.Timedelta(minutes=1)
+    inter = rs.interactions_from_frame(
+        _frame({"a": ["p1", "p2", "p3"], "b": ["p1", "p2"], "c": ["p1"], "u": ["p1", "p2"]})
+    )
+    model = rs.PopularityRecommender().fit(inter)
+    events = pd.DataFrame(
+        {
+            "user_id": ["s1", "s2", "s3", "s4", "s5"],
+            "ts": [T0 - 30 * minute, T0 - 20 * minute, T0 - 5 * minute, T0 - 5 * minute, T0 + minute],
+            "event_type": ["view_item", "view_item", "add_to_cart", "view_item", "add_to_cart"],
+            "item_id": ["p2", "p3", "p3", "p1", "p2"],
+            "room_id": ["r", "r", "r", "other", "r"],
+        }
+    )
+    out = rs.rerank_room_lists(model, events, "r", T0, ["u"], k=10, window_minutes=10, weight=0.6)
+    # on sale in r by T0: p2, p3 (p1 is sold elsewhere); popularity p2 (3 users) > p3 (1) -> base 1, 0
+    # p3 has the only add-to-cart of the window (p2's comes after T0): 0.4 * 1 vs 0.4 * 0 + 0.6 * 1
+    assert out["item_id"].tolist() == ["p3", "p2"]
+    assert out["rank_before"].tolist() == [2, 1] and out["rank_after"].tolist() == [1, 2]
+    np.testing.assert_allclose(out["score"], [0.6, 0.4])
+    np.testing.assert_allclose(out["live_trend"], [1.0, 0.0])
+    np.testing.assert_allclose(out["base_score"], [1.0, 3.0])
+    empty = rs.rerank_room_lists(model, events, "r", T0 - 40 * minute, ["u"])
+    assert empty.empty and "rank_after" in empty.columns
+
+
+def test_hybrid_with_no_users_returns_an_empty_frame() -> None:
+    events = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "event_type": ["pay"] * 3})
+    inter = rs.build_interactions(events)
+    model = rs.HybridRecommender(cf=rs.PopularityRecommender()).fit(inter)
+    out = model.recommend([], k=3)
+    assert out.empty and {"user_id", "item_id", "rank", "score", "source"} <= set(out.columns)

@@ -1,0 +1,179 @@
+"""03_collaborative_filtering on planted data, without optional tables, on MovieLens 100k and on Twitch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from lsc_utils import nbtools
+from lsc_utils import recsys as rs
+from tests.conftest import REPO
+from tests.notebooks.conftest import run_notebook
+
+NAME = "03_collaborative_filtering"
+PSEUDONYM = r"u_[0-9a-f]{16}"
+MODELS = {"popularity", "item_knn", "user_knn", "als", "bpr", "content", "hybrid"}
+METRIC_FUNCTIONS = {
+    "precision": rs.precision_at_k,
+    "recall": rs.recall_at_k,
+    "ndcg": rs.ndcg_at_k,
+    "map": rs.mean_average_precision,
+    "map_at_k": rs.map_at_k,
+    "hit_rate": rs.hit_rate_at_k,
+}
+
+
+@pytest.fixture(scope="module")
+def sim_metrics(small_sim: Path, small_run: Path) -> dict:
+    """The notebook executed once on the small simulation (with its defaults)."""
+    return run_notebook(NAME, small_run, DATA_DIR=str(small_sim))
+
+
+def _tables(run_dir: Path) -> Path:
+    return run_dir / NAME / "tables"
+
+
+def _served_metrics(run_dir: Path, k: int) -> dict[str, float]:
+    """Accuracy metrics recomputed from the saved recommendation and test files."""
+    recs = pd.read_parquet(_tables(run_dir) / "recommendations.parquet")
+    test = pd.read_parquet(_tables(run_dir) / "test_interactions.parquet")
+    return {name: fn(recs, test, k) for name, fn in METRIC_FUNCTIONS.items()}
+
+
+def test_matrix_factorization_beats_popularity_by_30_percent_ndcg(sim_metrics: dict) -> None:
+    table = {row["model"]: row for row in sim_metrics["model_metrics"]}
+    assert set(table) == MODELS
+    lift = sim_metrics["ndcg_lift_best_mf_vs_popularity"]
+    assert lift >= 0.30
+    best_mf = max(table["als"]["ndcg"], table["bpr"]["ndcg"])
+    assert best_mf / table["popularity"]["ndcg"] - 1 == pytest.approx(lift, rel=1e-4)
+    assert sim_metrics["best_ndcg"] == max(row["ndcg"] for row in table.values())
+    # beyond accuracy: the bestseller list covers the fewest items and is the most popularity-biased
+    assert min(table, key=lambda m: table[m]["catalog_coverage"]) == "popularity"
+    assert max(table, key=lambda m: table[m]["popularity_percentile"]) == "popularity"
+    assert all(row["n_users"] == sim_metrics["n_test_users"] for row in table.values())
+
+
+def test_recommendations_hold_only_pseudonyms_and_opted_out_users_get_popularity(
+    small_sim: Path, small_run: Path, sim_metrics: dict
+) -> None:
+    recs = pd.read_parquet(_tables(small_run) / "recommendations.parquet")
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "model"]
+    assert recs["user_id"].str.fullmatch(PSEUDONYM).all()
+    raw_ids = set(pd.read_parquet(small_sim / "users.parquet")["user_id"])
+    assert not raw_ids & set(recs["user_id"])
+    users = pd.read_parquet(small_run / "01_data_cleaning" / "clean" / "users.parquet")
+    consent = users.set_index("user_id")["consent_personalization"].astype("boolean").fillna(False)
+    opted_out = recs[~consent.reindex(recs["user_id"]).fillna(False).to_numpy(dtype=bool)]
+    assert opted_out["user_id"].nunique() == sim_metrics["opted_out_users"] > 0
+    assert (opted_out["model"] == "popularity").all()
+    lists = opted_out.sort_values(["user_id", "rank"]).groupby("user_id")["item_id"].agg(list)
+    assert all(items == sim_metrics["popularity_top_items"] for items in lists)
+    personalized = recs[~recs["user_id"].isin(opted_out["user_id"])]
+    assert (personalized["model"] == sim_metrics["best_model"]).all()
+    assert personalized.groupby("user_id")["item_id"].agg(tuple).nunique() > 100  # really personal lists
+
+
+def test_saved_files_reproduce_the_glued_metrics(small_run: Path, sim_metrics: dict) -> None:
+    recomputed = _served_metrics(small_run, 10)
+    for name, value in recomputed.items():
+        assert value == pytest.approx(sim_metrics["served_metrics"][name], rel=1e-5), name
+    best = next(r for r in sim_metrics["model_metrics"] if r["model"] == sim_metrics["best_model"])
+    assert recomputed["ndcg"] < best["ndcg"]  # opted-out users get the weaker popularity list
+    csv = pd.read_csv(_tables(small_run) / "metrics.csv")
+    assert set(csv["model"]) == MODELS and csv["ndcg"].is_monotonic_decreasing
+    test = pd.read_parquet(_tables(small_run) / "test_interactions.parquet")
+    assert len(test) == sim_metrics["n_test_pairs"] and not test.duplicated().any()
+
+
+def test_live_rooms_rerank_and_next_stream_use_repeat_consumption(sim_metrics: dict) -> None:
+    rooms = {row["variant"]: row for row in sim_metrics["room_hit_rate"]}
+    assert rooms["recommend_rooms"]["users"] >= 50
+    assert rooms["recommend_rooms"]["hit_rate"] >= rooms["live popularity"]["hit_rate"] + 0.1
+    assert rooms["recommend_rooms"]["ndcg"] >= rooms["live popularity"]["ndcg"] + 0.1
+    # repeat awareness alone (the anchors a viewer already watched) beats a random order of the live rooms
+    assert rooms["anchor affinity only"]["hit_rate"] >= rooms["anchor affinity only"]["chance_hit_rate"] + 0.1
+    moved_up = [r for r in sim_metrics["rerank_example"] if r["live_trend"] > 0 and r["rank_after"] < r["rank_before"]]
+    assert moved_up, "a trending item must climb in the re-ranked list"
+    streams = {row["model"]: row for row in sim_metrics["next_stream_hit_rate"]}
+    assert streams["repeat_aware"]["hit_rate"] > streams["popularity"]["hit_rate"] + 0.1
+    assert streams["repeat_aware"]["hit_rate_repeat"] > 0.9
+
+
+def test_same_data_and_parameters_give_identical_outputs(
+    small_sim: Path, small_run: Path, sim_metrics: dict, tmp_path: Path
+) -> None:
+    (tmp_path / "01_data_cleaning").symlink_to(small_run / "01_data_cleaning")
+    again = run_notebook(NAME, tmp_path, DATA_DIR=str(small_sim))
+    assert again == sim_metrics
+    for table in ("recommendations.parquet", "test_interactions.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(_tables(tmp_path) / table), pd.read_parquet(_tables(small_run) / table)
+        )
+
+
+def test_without_items_rooms_and_users_the_notebook_degrades(small_run: Path, tmp_path: Path) -> None:
+    clean = tmp_path / "01_data_cleaning" / "clean"
+    clean.mkdir(parents=True)
+    shutil.copy(small_run / "01_data_cleaning" / "clean" / "events.parquet", clean)
+    meta = yaml.safe_load((small_run / "01_data_cleaning" / "clean" / "dataset.yaml").read_text(encoding="utf-8"))
+    (clean / "dataset.yaml").write_text(yaml.safe_dump({**meta, "tables": ["events"]}), encoding="utf-8")
+    metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(tmp_path / "no_raw_data"))
+    assert metrics["status"] == "ok"
+    assert {"content_based", "live_rooms", "rerank", "next_stream", "consent"} <= set(metrics["skipped_sections"])
+    assert {row["model"] for row in metrics["model_metrics"]} == MODELS - {"content"}
+    assert all("intra_list_diversity" not in row for row in metrics["model_metrics"])
+    assert metrics["ndcg_lift_best_mf_vs_popularity"] >= 0.30
+    assert "room_hit_rate" not in metrics and "next_stream_hit_rate" not in metrics
+    recs = pd.read_parquet(_tables(tmp_path) / "recommendations.parquet")
+    assert (recs["model"] == metrics["best_model"]).all() and metrics["opted_out_users"] == 0
+
+
+@pytest.mark.realdata
+def test_movielens_100k_reaches_published_accuracy_and_files_reproduce_it(shared_data: Path, tmp_path: Path) -> None:
+    from lsc_utils.datasets import convert
+    from lsc_utils.run import run_collection
+
+    data = convert("movielens", shared_data / "movielens_100k", tmp_path / "movielens")
+    run = run_collection(
+        REPO / "configs" / "movielens100k.yaml", data=data, out=tmp_path / "run", only="01,03", progress=False
+    )
+    cleaning = nbtools.read_metrics(run / "01_data_cleaning")
+    assert all(row["quarantined_rows"] == 0 for row in cleaning["ledger"])
+    metrics = nbtools.read_metrics(run / NAME)
+    assert metrics["split"] == "stratified" and metrics["n_train_users"] == 943
+    assert metrics["n_train_cells"] + metrics["n_test_pairs"] == 100_000  # every rating once, train or test
+    assert metrics["best_precision"] >= 0.35 and metrics["best_ndcg"] >= 0.40
+    assert metrics["opted_out_users"] == 0
+    best = next(r for r in metrics["model_metrics"] if r["model"] == metrics["best_model"])
+    for name, value in _served_metrics(run, 10).items():
+        assert value == pytest.approx(best[name], rel=1e-5), name
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["notebooks"][1]["parameters"]["EVENT_WEIGHTS"] == "uniform"
+
+
+@pytest.mark.realdata
+def test_twitch_repeat_aware_beats_popularity_for_the_next_stream(shared_data: Path, tmp_path: Path) -> None:
+    from lsc_utils.datasets import convert
+    from lsc_utils.run import run_collection
+
+    raw = shared_data / "twitch_liverec" / "twitch105k_filterbubbles.csv"
+    data = convert("twitch", raw, tmp_path / "twitch")
+    run = run_collection(
+        REPO / "configs" / "twitch.yaml", data=data, out=tmp_path / "run", only="01,03", progress=False
+    )
+    metrics = nbtools.read_metrics(run / NAME)
+    assert "item_models" in metrics["skipped_sections"] and "next_stream" not in metrics["skipped_sections"]
+    table = pd.DataFrame(metrics["next_stream_hit_rate"]).set_index("model")
+    assert set(table["candidates"]) == {"all streamers"} and (table["n_users"] == 2000).all()
+    rates = table["hit_rate"]
+    assert rates["repeat_aware"] >= rates["popularity"] + 0.3
+    assert rates[["item_knn", "als", "bpr"]].max() > rates["popularity"] + 0.2
+    assert table.loc["repeat_aware", "hit_rate_repeat"] > table.loc["item_knn", "hit_rate_repeat"]
+    rooms = {row["variant"]: row for row in metrics["room_hit_rate"]}
+    assert rooms["recommend_rooms"]["hit_rate"] >= rooms["live popularity"]["hit_rate"] + 0.3
