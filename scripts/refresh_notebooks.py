@@ -53,19 +53,23 @@ def set_navigation(nb: nbformat.NotebookNode, text: str) -> None:
 
 
 def strip_volatile(nb: nbformat.NotebookNode) -> None:
-    """Remove execution counts, timings and other per-run metadata; keep outputs and tags."""
+    """Remove timings and other per-run metadata; keep outputs and tags.
+
+    Execution counts are renumbered 1, 2, 3 ... over the code cells (nbval refuses a stored output whose
+    cell has no execution count, and sequential numbers diff cleanly).
+    """
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
+    count = 0
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"
-        keep = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
-        cell.metadata = keep
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
         if cell.cell_type == "code":
-            cell.execution_count = None
+            count += 1
+            cell.execution_count = count
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
-                out.pop("metadata", None) if out.get("output_type") == "stream" else None
+                    out["execution_count"] = count
 
 
 def execute(nb: nbformat.NotebookNode, folder: Path) -> None:

@@ -932,3 +932,134 @@ def test_jdata_portraits_with_demographics(shared_data: Path) -> None:
     assert portraits.loc[portraits.index.difference(known), "gender"].isna().all()
     assert portraits["consent_marketing"].isna().all()  # JData has no consent flags
     assert portraits["top_brand"].notna().all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Circular time-of-day profile
+# ---------------------------------------------------------------------------------------------
+
+
+def _clock_events() -> pd.DataFrame:
+    """a: 23:00 and 01:00 (mean midnight); b: twice 06:30; c: 00, 06, 12, 18 h (no preferred time)."""
+    times = [
+        ("a", "2024-01-01 23:00"),
+        ("a", "2024-01-02 01:00"),
+        ("b", "2024-01-01 06:30"),
+        ("b", "2024-01-03 06:30"),
+        ("c", "2024-01-01 00:00"),
+        ("c", "2024-01-01 06:00"),
+        ("c", "2024-01-01 12:00"),
+        ("c", "2024-01-01 18:00"),
+    ]
+    return pd.DataFrame(
+        {
+            "user_id": pd.Series([u for u, _ in times], dtype="str"),
+            "ts": pd.to_datetime([t for _, t in times], utc=True).astype(TS),
+            "event_type": pd.Series("view_item", index=range(len(times)), dtype="str"),
+        }
+    )
+
+
+def test_active_hours_use_the_circular_mean() -> None:
+    hours = P.summarize_active_hours(_clock_events()).set_index("user_id")
+    assert list(hours.index) == ["a", "b", "c"]
+    assert set(P.ACTIVE_HOUR_COLUMNS) <= set(hours.columns)
+    # 23:00 and 01:00 average to midnight (the arithmetic mean would say noon), 15 degrees apart each way
+    assert hours.loc["a", "mean_hour"] == pytest.approx(0.0, abs=1e-9)
+    assert hours.loc["a", "hour_concentration"] == pytest.approx(math.cos(math.pi / 12), abs=1e-12)
+    np.testing.assert_allclose(
+        hours.loc["a", ["hour_sin", "hour_cos"]].astype(float), [0.0, math.cos(math.pi / 12)], atol=1e-12
+    )
+    # minutes count: 06:30 is 97.5 degrees
+    assert hours.loc["b", "mean_hour"] == pytest.approx(6.5, abs=1e-9)
+    assert hours.loc["b", "hour_concentration"] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(
+        hours.loc["b", ["hour_sin", "hour_cos"]].astype(float),
+        [math.sin(2 * math.pi * 6.5 / 24), math.cos(2 * math.pi * 6.5 / 24)],
+        atol=1e-12,
+    )
+    # evenly spread: no preferred time
+    assert hours.loc["c", "hour_concentration"] < 1e-9
+    assert pd.isna(hours.loc["c", "mean_hour"])
+
+
+def test_active_hours_follow_the_time_zone_and_sources() -> None:
+    events = _clock_events()
+    shanghai = P.summarize_active_hours(events, timezone="Asia/Shanghai").set_index("user_id")
+    assert shanghai.loc["a", "mean_hour"] == pytest.approx(8.0, abs=1e-9)  # UTC+8
+    assert shanghai.loc["b", "mean_hour"] == pytest.approx(14.5, abs=1e-9)
+    # New York on 2024-07-01 is UTC-4 (daylight saving time), on 2024-01-01 UTC-5
+    summer = pd.DataFrame(
+        {
+            "user_id": pd.Series(["s", "w"], dtype="str"),
+            "ts": pd.to_datetime(["2024-07-01 12:00", "2024-01-01 12:00"], utc=True).astype(TS),
+        }
+    )
+    ny = P.summarize_active_hours(summer, timezone="America/New_York").set_index("user_id")
+    assert ny.loc["s", "mean_hour"] == pytest.approx(8.0, abs=1e-9)
+    assert ny.loc["w", "mean_hour"] == pytest.approx(7.0, abs=1e-9)
+
+
+def test_active_hours_from_parquet_and_errors(tmp_path: Path) -> None:
+    events = _clock_events()
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    pd.testing.assert_frame_equal(P.summarize_active_hours(tmp_path), P.summarize_active_hours(events))
+    with pytest.raises(DatasetError, match="'ts'"):
+        P.summarize_active_hours(events.drop(columns="ts"))
+    with pytest.raises(DatasetError, match="must be a timestamp"):
+        P.summarize_active_hours(events.assign(ts="yesterday"))
+
+
+def test_choose_segment_features_keeps_usable_preferred_ones() -> None:
+    portraits, _ = _planted_portraits()
+    portraits["constant"] = 1.0
+    features, dropped = P.choose_segment_features(portraits, ["monetary", "aov", "constant", "absent"])
+    assert features == ["monetary", "aov"]
+    assert dropped == {"constant": "constant", "absent": "not a portrait column"}
+
+
+def test_choose_segment_features_falls_back_when_too_few_are_usable() -> None:
+    portraits, _ = _planted_portraits()
+    portraits["hour_sin"] = 0.0  # e.g. dates only: every event at midnight
+    portraits["anchor_event_share"] = np.nan  # e.g. no rooms table
+    features, dropped = P.choose_segment_features(portraits, ["hour_sin", "anchor_event_share", "frequency"])
+    assert features == list(P.DEFAULT_SEGMENT_FEATURES)
+    assert dropped == {"hour_sin": "constant", "anchor_event_share": "no known value"}
+    few, why = P.choose_segment_features(portraits, ["hour_sin"], fallback=["hour_sin", "nope"])
+    assert few == [] and why == {"hour_sin": "constant", "nope": "not a portrait column"}
+    with pytest.raises(ValueError, match="'min_features'.*Got 0 instead"):
+        P.choose_segment_features(portraits, ["monetary"], min_features=0)
+
+
+def test_segment_habits_are_circular_and_readable() -> None:
+    frame = pd.DataFrame(
+        {
+            # segment 0: 23:00 and 01:00 (typical hour midnight), segment 1: 06:00 twice, segment 2: no hours
+            "hour_sin": [math.sin(-math.pi / 12), math.sin(math.pi / 12), 1.0, 1.0, np.nan],
+            "hour_cos": [math.cos(-math.pi / 12), math.cos(math.pi / 12), 0.0, 0.0, np.nan],
+            "channel_share_search": [0.6, 0.2, 0.0, 0.1, np.nan],
+            "channel_share_follow": [0.4, 0.8, 1.0, 0.9, np.nan],
+            "top_category_1": pd.Series(["food", "beauty", "books", "books", None], dtype="str"),
+        }
+    )
+    habits = P.describe_segment_habits(frame, [0, 0, 1, 1, 2]).set_index("segment")
+    assert list(habits.index) == [0, 1, 2]
+    assert habits.loc[0, "typical_hour"] == pytest.approx(0.0, abs=1e-9)
+    assert habits.loc[0, "hour_concentration"] == pytest.approx(math.cos(math.pi / 12))
+    assert habits.loc[1, "typical_hour"] == pytest.approx(6.0)
+    assert pd.isna(habits.loc[2, "typical_hour"])
+    assert habits.loc[0, "main_channel"] == "follow" and habits.loc[0, "main_channel_share"] == pytest.approx(0.6)
+    assert habits.loc[1, "main_channel"] == "follow" and habits.loc[1, "main_channel_share"] == pytest.approx(0.95)
+    assert pd.isna(habits.loc[2, "main_channel"]) and pd.isna(habits.loc[2, "main_channel_share"])
+    assert habits.loc[0, "top_category"] == "beauty"  # tie between beauty and food: alphabetical
+    assert habits.loc[1, "top_category"] == "books"
+    assert pd.isna(habits.loc[2, "top_category"])
+
+
+def test_segment_habits_degrade_without_columns() -> None:
+    frame = pd.DataFrame({"frequency": [1, 2, 3]})
+    habits = P.describe_segment_habits(frame, np.array([1, 1, 0]))
+    assert habits["segment"].tolist() == [0, 1]
+    assert habits[["typical_hour", "main_channel", "main_channel_share", "top_category"]].isna().all().all()
+    with pytest.raises(ValueError, match="one label per portrait row \\(3\\). Got 2 instead"):
+        P.describe_segment_habits(frame, [0, 1])
