@@ -383,7 +383,8 @@ def test_score_texts_routes_each_language() -> None:
     assert out["lang"].tolist() == ["zh", "en", "mixed", "other", "other", "other"]
     assert out["score"].between(-1, 1).all()
     model = text.load_default_sentiment_model()
-    assert out.loc["a", "score"] == pytest.approx(model.sentiment_scores(["很好吃，下次还来"])[0])
+    # live-chat mode: the Chinese model reads the text with punctuation replaced by spaces
+    assert out.loc["a", "score"] == pytest.approx(model.sentiment_scores(["很好吃 下次还来"])[0])
     assert out.loc["b", "score"] == pytest.approx(text.VaderScorer().compound(["I love this!"])[0])
     zh_part = model.sentiment_scores(["主播好美 love it"])[0]
     en_part = text.VaderScorer().compound(["主播好美 love it"])[0]
@@ -440,9 +441,9 @@ def test_score_file_writes_three_columns(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "in.csv", pd.DataFrame({"id": ["1", "2", "3"], "msg": ["好吃", "awful", ""]}))
     out = text.score_file(source, "msg", tmp_path / "out" / "scored.csv", progress=False)
     scored = pd.read_csv(out, keep_default_na=False)
-    assert scored.columns.tolist() == ["id", "msg", "detected_lang", "sentiment_score", "sentiment_label"]
-    assert scored["detected_lang"].tolist() == ["zh", "en", "other"]
-    assert scored["sentiment_label"].tolist()[1:] == ["negative", "neutral"]
+    assert scored.columns.tolist() == ["id", "msg", "lang", "score", "label"]
+    assert scored["lang"].tolist() == ["zh", "en", "other"]
+    assert scored["label"].tolist()[1:] == ["negative", "neutral"]
 
 
 def test_score_file_errors_name_the_problem(tmp_path: Path) -> None:
@@ -908,3 +909,119 @@ def test_live_chat_scores_with_plausible_labels(shared_data: Path) -> None:
         shares = scored["label"].value_counts(normalize=True)
         assert set(shares.index) == {"negative", "neutral", "positive"}
         assert shares.between(0.1, 0.6).all()
+
+
+# --------------------------------------------------------------------------------------------------
+# Live-chat rules found on simulated bullet-screen comments; label accuracy; topics per language
+# --------------------------------------------------------------------------------------------------
+
+
+def test_live_chat_questions_are_neutral_review_mode_keeps_their_score() -> None:
+    questions = ["包邮吗?", "有蓝色吗?", "链接在哪", "is shipping free?", "how much? 😍", "这个是假货吗?"]
+    chat = text.score_texts(questions)
+    assert (chat["score"] == 0).all() and (chat["label"] == "neutral").all()
+    review = text.score_texts(questions, live_chat=False)
+    assert (review["score"] != 0).sum() >= 4
+    assert text.QUESTION_WEIGHT == 0.0
+    statements = text.score_texts(["质量太差了", "love this dress"])
+    assert statements["label"].tolist() == ["negative", "positive"]
+
+
+def test_negation_does_not_reach_an_emoji() -> None:
+    out = text.score_texts(["not worth it 😡", "don't buy 👎👎", "never arrived 💔", "not bad 😍"])
+    assert out["label"].tolist() == ["negative", "negative", "negative", "positive"]
+    words = text.vader_compound(["not worth it"]).iloc[0]
+    both = text.vader_compound(["not worth it 😡"]).iloc[0]
+    assert both < words < 0
+
+
+def test_emoji_lexicon_corrections() -> None:
+    valences = text._chat_lexicon().valences
+    assert valences["💔"] < 0 and valences["😒"] < 0 and valences["🙄"] < 0 and valences["👏"] > 0
+    assert text.score_texts(["太贵了💔"])["label"].iloc[0] == "negative"
+
+
+def test_slang_phrases_survive_trailing_punctuation() -> None:
+    plain = text.vader_compound(["take my money", "10/10", "can't wait"])
+    shouted = text.vader_compound(["take my money!!", "10/10!!", "can't wait!!"])
+    assert (plain > 0.3).all() and (shouted > plain).all()
+    assert text.score_texts(["obsessed", "绝了", "已下单"])["label"].tolist() == ["positive"] * 3
+
+
+def test_pii_masks_are_not_scored_as_words() -> None:
+    masked = text.score_texts(["[QQ] add me", "call me [PHONE] for wholesale"])
+    assert masked["score"].tolist() == [0.0, 0.0]
+    assert masked["lang"].tolist() == ["en", "en"]
+    assert text.vader_compound(["qq"]).iloc[0] < 0  # VADER's crying emoticon, kept outside the masks
+
+
+def test_chinese_model_reads_chat_without_punctuation() -> None:
+    model = text.load_default_sentiment_model()
+    chat = text.score_texts(["主播好美！！", "主播好美"])
+    assert chat["score"].iloc[0] == pytest.approx(chat["score"].iloc[1])
+    assert chat["score"].iloc[0] == pytest.approx(model.sentiment_scores(["主播好美"])[0])
+    assert text.score_texts(["主播好美！！"], live_chat=False)["score"].iloc[0] == pytest.approx(
+        model.sentiment_scores(["主播好美！！"])[0]
+    )
+
+
+def test_label_accuracy_per_language_and_overall() -> None:
+    scores = pd.DataFrame(
+        {"comment_id": ["a", "b", "c", "d", "x"], "label": ["positive", "neutral"] * 2 + ["negative"]}
+    )
+    truth = pd.DataFrame(
+        {
+            "comment_id": ["a", "b", "c", "d", "e"],
+            "label": ["positive", "negative", "positive", "neutral", "neutral"],
+            "lang": ["zh", "zh", "en", "en", "en"],
+        }
+    )
+    out = text.label_accuracy(scores, truth)
+    assert out["lang"].tolist() == ["en", "zh", "all"]
+    assert out["n_comments"].tolist() == [2, 2, 4]
+    assert out["accuracy"].tolist() == [1.0, 0.5, 0.75]
+    with pytest.raises(DatasetError, match="share no comment_id"):
+        text.label_accuracy(scores.assign(comment_id=["p", "q", "r", "s", "t"]), truth)
+    with pytest.raises(DatasetError, match="'truth' table lacks column 'lang'"):
+        text.label_accuracy(scores, truth.drop(columns="lang"))
+
+
+def test_topics_by_language_number_topics_across_languages() -> None:
+    zh = ["口红颜色好看", "口红质量好", "口红颜色显白", "发货太慢了", "快递发货慢", "发货速度慢"] * 3
+    en = ["lipstick color pretty", "lipstick shade nice", "shipping slow delivery", "delivery shipping late"] * 3
+    texts = pd.Series(zh + en + ["😍😍"])
+    model = text.fit_topics_by_language(texts, 2, random_state=0, min_df=2)
+    words = model.topic_words_
+    assert sorted(words["topic"].unique()) == [0, 1, 2, 3]
+    assert set(words.loc[words["topic"] < 2, "lang"]) == {"zh"} and set(words.loc[words["topic"] >= 2, "lang"]) == {
+        "en"
+    }
+    assigned = model.assign(texts)
+    assert set(assigned[: len(zh)]) <= {0, 1} and set(assigned[len(zh) : -1]) <= {2, 3}
+    assert assigned[-1] == -1
+    lipstick = model.assign(["口红颜色好看", "lipstick color pretty"])
+    delivery = model.assign(["发货太慢了", "shipping slow delivery"])
+    assert lipstick[0] != delivery[0] and lipstick[1] != delivery[1]
+    again = text.fit_topics_by_language(texts, 2, random_state=0, min_df=2)
+    pd.testing.assert_frame_equal(again.topic_words_, words)
+    table = text.score_comments(
+        pd.DataFrame({"comment_id": list("ab"), "text": ["口红质量好", "delivery late"]}), model
+    )
+    assert table["topic"].tolist() == model.assign(["口红质量好", "delivery late"]).tolist()
+    assert model.topic_labels(2).index.tolist() == [0, 1, 2, 3]
+
+
+def test_topics_by_language_skips_a_language_without_enough_text() -> None:
+    model = text.fit_topics_by_language(["口红颜色好看", "口红质量好", "发货太慢了", "发货速度慢", "ok"], 2, min_df=2)
+    assert list(model.models_) == ["zh"] and "en" in model.skipped_
+    assert model.assign(["great lipstick"]).tolist() == [-1]
+    with pytest.raises(ValueError, match="no language group has enough text"):
+        text.fit_topics_by_language(["ok", "fine"], 2)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        text.MultilingualTopicModel().assign(["x"])
+
+
+def test_is_question_does_not_take_a_contraction_for_an_auxiliary() -> None:
+    flags = text.is_question(["can't wait to get mine", "can’t believe it", "can you show it", "can i pay later"])
+    assert flags.tolist() == [False, False, True, True]
+    assert text.score_texts(["can't wait to get mine"])["label"].iloc[0] == "positive"
