@@ -48,7 +48,13 @@ def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
 def run(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "ds"
-        save_dataset(Dataset({"name": "bench", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}}, {"events": synthetic_events(n)}), folder)
+        save_dataset(
+            Dataset(
+                {"name": "bench", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}},
+                {"events": synthetic_events(n)},
+            ),
+            folder,
+        )
         t0 = time.perf_counter()
         raw = load_dataset(folder, strict=False)
         t1 = time.perf_counter()
@@ -56,7 +62,13 @@ def run(n: int) -> dict[str, float]:
         t2 = time.perf_counter()
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     assert result.ledger["balanced"].all()
-    return {"events": n, "load_validate_s": t1 - t0, "clean_s": t2 - t1, "rows_per_s": n / (t2 - t0), "peak_rss_gb": rss_gb}
+    return {
+        "events": n,
+        "load_validate_s": t1 - t0,
+        "clean_s": t2 - t1,
+        "rows_per_s": n / (t2 - t0),
+        "peak_rss_gb": rss_gb,
+    }
 
 
 def main() -> None:

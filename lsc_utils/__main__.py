@@ -63,7 +63,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_sentiment(args: argparse.Namespace) -> int:
     from lsc_utils.text import score_file
 
-    out = score_file(args.input, args.text_column, args.out, lang=args.lang, progress=not args.quiet, prefix=args.prefix)
+    out = score_file(
+        args.input, args.text_column, args.out, lang=args.lang, progress=not args.quiet, prefix=args.prefix
+    )
     print(f"scored: {out}")
     return 0
 

@@ -124,7 +124,9 @@ def reason_of(problem: RowProblem) -> str:
     """Map a schema row problem onto a quarantine reason."""
     if problem.problem == "null_id":
         return "null_id"
-    if problem.problem == "unparseable_timestamp" or (problem.problem == "null_value" and problem.column in TS_COLUMNS.values()):
+    if problem.problem == "unparseable_timestamp" or (
+        problem.problem == "null_value" and problem.column in TS_COLUMNS.values()
+    ):
         return "unparseable_ts"
     if problem.problem == "ts_out_of_range":
         return "ts_out_of_range"
@@ -245,9 +247,7 @@ def sessionize(events: pd.DataFrame, gap_minutes: float = DEFAULT_SESSION_GAP_MI
     out = ev.take(by_time).reset_index(drop=True)
     out["session_id"] = _session_labels(session_of_row[by_time], codes, users, by_user, session, "#")
     room_rows = room_session_of_row[by_time]
-    out["room_session_id"] = _session_labels(
-        room_rows, codes, users, in_room, room_session_of_row[in_room], "#r"
-    )
+    out["room_session_id"] = _session_labels(room_rows, codes, users, in_room, room_session_of_row[in_room], "#r")
     return out
 
 
@@ -287,7 +287,9 @@ def _running_count_per_group(is_new: np.ndarray, group_start: np.ndarray) -> np.
     return total - base
 
 
-def _quarantine_frame(frame: pd.DataFrame, raw: pd.DataFrame | None, reasons: np.ndarray, problems: list[RowProblem]) -> pd.DataFrame:
+def _quarantine_frame(
+    frame: pd.DataFrame, raw: pd.DataFrame | None, reasons: np.ndarray, problems: list[RowProblem]
+) -> pd.DataFrame:
     """Rows that are quarantined, with their reason, their source row and raw text of unparseable values."""
     mask = reasons != None  # noqa: E711
     out = frame.loc[mask].copy()
@@ -436,7 +438,9 @@ def session_agreement(truth: pd.DataFrame, source_rows: np.ndarray, session_ids:
     return float(exact_sessions / max(len(ours_per_truth), 1))
 
 
-def detection_scores(quarantine: pd.DataFrame, truth: pd.DataFrame, kind_to_reason: dict[str, str] | None = None) -> pd.DataFrame:
+def detection_scores(
+    quarantine: pd.DataFrame, truth: pd.DataFrame, kind_to_reason: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Precision and recall of each planted dirty-row kind against the quarantine of one table.
 
     Parameters

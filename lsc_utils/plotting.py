@@ -6,7 +6,9 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "inline")) else None
+matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(
+    ("module://matplotlib_inline", "inline")
+) else None
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -18,7 +20,9 @@ FIG_DPI = 110
 def set_theme() -> None:
     """Apply the collection's seaborn theme (also makes Chinese glyph fallbacks quiet)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="deep")
-    plt.rcParams.update({"figure.figsize": (8, 4.5), "figure.dpi": 80, "axes.titleweight": "bold", "svg.hashsalt": "lsc"})
+    plt.rcParams.update(
+        {"figure.figsize": (8, 4.5), "figure.dpi": 80, "axes.titleweight": "bold", "svg.hashsalt": "lsc"}
+    )
 
 
 def _check_labelled(fig: plt.Figure, name: str) -> None:

@@ -98,7 +98,19 @@ def pseudonymize(values: pd.Series, key: bytes, prefix: str = PSEUDONYM_PREFIX, 
     return pd.Series(out, index=values.index, dtype="str")
 
 
-TEXT_SUFFIXES: tuple[str, ...] = (".json", ".csv", ".tsv", ".html", ".ipynb", ".yaml", ".yml", ".md", ".txt", ".log", ".svg")
+TEXT_SUFFIXES: tuple[str, ...] = (
+    ".json",
+    ".csv",
+    ".tsv",
+    ".html",
+    ".ipynb",
+    ".yaml",
+    ".yml",
+    ".md",
+    ".txt",
+    ".log",
+    ".svg",
+)
 """Files scanned as text by :func:`find_leaks`; Parquet files are scanned cell by cell."""
 
 
@@ -134,7 +146,9 @@ def find_leaks(folder: str | Path, needles: list[str]) -> list[tuple[str, str]]:
             table = pq.read_table(path)
             texts = list(table.column_names)
             for column in table.itercolumns():
-                if column.type in ("string", "large_string") or str(column.type).startswith(("string", "large_string", "dictionary")):
+                if column.type in ("string", "large_string") or str(column.type).startswith(
+                    ("string", "large_string", "dictionary")
+                ):
                     texts.extend(str(v) for v in column.to_pylist() if v is not None)
             found = {m.group(0) for t in texts for m in pattern.finditer(t)}
         elif path.suffix in TEXT_SUFFIXES:

@@ -201,7 +201,7 @@ def input_checksums(data_dir: Path) -> dict[str, str]:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _failure_message(spec: NotebookSpec, exc: Exception, output: Path) -> str:
@@ -212,7 +212,9 @@ def _failure_message(spec: NotebookSpec, exc: Exception, output: Path) -> str:
     where = f"cell {index}" if index is not None else "a cell"
     if cell is not None:
         where += f" (execution count {cell})"
-    return f"notebook {spec.name} failed in {where}: {ename}: {evalue[0] if evalue else ''} (partial notebook: {output})"
+    return (
+        f"notebook {spec.name} failed in {where}: {ename}: {evalue[0] if evalue else ''} (partial notebook: {output})"
+    )
 
 
 def execute_notebook(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Path) -> Path:

@@ -350,7 +350,10 @@ def validate_table(
     if len(frame) == 0:
         raise DatasetError(f"{file}: the {table} table is empty (no rows).")
     missing = [c for c, s in specs.items() if s.required and c not in frame.columns]
-    errors = [f"{file}: required column '{c}' is missing (columns found: {', '.join(map(str, frame.columns))})." for c in missing]
+    errors = [
+        f"{file}: required column '{c}' is missing (columns found: {', '.join(map(str, frame.columns))})."
+        for c in missing
+    ]
     if errors:
         raise DatasetError("\n".join(errors))
 

@@ -14,9 +14,16 @@ from lsc_utils.schema import validate_table
 KEY = b"unit-test-key-0123456789"
 
 
-def _raw_dataset(tmp_path, events: pd.DataFrame, users: pd.DataFrame | None = None, meta: dict | None = None) -> Dataset:
+def _raw_dataset(
+    tmp_path, events: pd.DataFrame, users: pd.DataFrame | None = None, meta: dict | None = None
+) -> Dataset:
     tables = {"events": events} | ({"users": users} if users is not None else {})
-    save_dataset(Dataset(meta or {"name": "t", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}}, tables), tmp_path)
+    save_dataset(
+        Dataset(
+            meta or {"name": "t", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}}, tables
+        ),
+        tmp_path,
+    )
     return load_dataset(tmp_path, strict=False)
 
 
@@ -24,7 +31,14 @@ def _planted_events() -> tuple[pd.DataFrame, dict[int, str]]:
     rows, truth = [], {}
     base = pd.Timestamp("2026-03-02T10:00:00Z")
     for i in range(20):
-        rows.append({"user_id": f"u{i % 4}", "ts": (base + pd.Timedelta(minutes=3 * i)).isoformat(), "event_type": "view_item", "price": None})
+        rows.append(
+            {
+                "user_id": f"u{i % 4}",
+                "ts": (base + pd.Timedelta(minutes=3 * i)).isoformat(),
+                "event_type": "view_item",
+                "price": None,
+            }
+        )
     planted = [
         ({"user_id": None}, "null_id"),
         ({"ts": "yesterday"}, "unparseable_ts"),
@@ -41,7 +55,14 @@ def _planted_events() -> tuple[pd.DataFrame, dict[int, str]]:
     # a bot: 200 events in 100 seconds
     start = len(rows)
     for j in range(200):
-        rows.append({"user_id": "bot", "ts": (base + pd.Timedelta(milliseconds=500 * j)).isoformat(), "event_type": "like", "price": None})
+        rows.append(
+            {
+                "user_id": "bot",
+                "ts": (base + pd.Timedelta(milliseconds=500 * j)).isoformat(),
+                "event_type": "like",
+                "price": None,
+            }
+        )
         truth[start + j] = "bot_user"
     return pd.DataFrame(rows), truth
 
@@ -70,7 +91,14 @@ def test_scores_against_planted_truth() -> None:
 
 def test_pseudonyms_replace_ids_and_pii_columns_are_dropped(tmp_path) -> None:
     events, _ = _planted_events()
-    users = pd.DataFrame({"user_id": ["u0", "u1", "u2", "u3", "bot"], "name": ["Ann"] * 5, "phone": ["13800000000"] * 5, "email": ["a@b.c"] * 5})
+    users = pd.DataFrame(
+        {
+            "user_id": ["u0", "u1", "u2", "u3", "bot"],
+            "name": ["Ann"] * 5,
+            "phone": ["13800000000"] * 5,
+            "email": ["a@b.c"] * 5,
+        }
+    )
     result = cleaning.clean_dataset(_raw_dataset(tmp_path, events, users), KEY)
     clean_users = result.dataset["users"]
     assert not {"name", "phone", "email"} & set(clean_users.columns)
@@ -101,12 +129,25 @@ def test_key_from_environment_and_generated_file(tmp_path, monkeypatch) -> None:
 
 def test_sessionize_by_gap_and_room() -> None:
     ts = pd.to_datetime(
-        ["2026-01-01 10:00:00", "2026-01-01 10:10:00", "2026-01-01 11:00:00", "2026-01-01 10:00:00", "2026-01-01 11:05:00", "2026-01-01 10:00:30"],
+        [
+            "2026-01-01 10:00:00",
+            "2026-01-01 10:10:00",
+            "2026-01-01 11:00:00",
+            "2026-01-01 10:00:00",
+            "2026-01-01 11:05:00",
+            "2026-01-01 10:00:30",
+        ],
         utc=True,
     ).astype("datetime64[us, UTC]")
-    events = pd.DataFrame({"user_id": ["a", "a", "a", "b", "a", "b"], "ts": ts, "room_id": ["r1", "r1", None, "r2", "r2", "r2"]})
+    events = pd.DataFrame(
+        {"user_id": ["a", "a", "a", "b", "a", "b"], "ts": ts, "room_id": ["r1", "r1", None, "r2", "r2", "r2"]}
+    )
     out = cleaning.sessionize(events, gap_minutes=30)
-    got = out.sort_values(["user_id", "ts"])[["user_id", "session_id", "room_session_id"]].astype(object).where(lambda d: d.notna(), None)
+    got = (
+        out.sort_values(["user_id", "ts"])[["user_id", "session_id", "room_session_id"]]
+        .astype(object)
+        .where(lambda d: d.notna(), None)
+    )
     assert got.values.tolist() == [
         ["a", "a#1", "a#r1"],
         ["a", "a#1", "a#r1"],
@@ -126,7 +167,9 @@ def test_peak_rate_is_exact_on_a_burst() -> None:
 
 
 def test_valid_period_uses_dataset_timezone_and_whole_end_day() -> None:
-    start, end = cleaning.valid_period({"timezone": "Asia/Shanghai", "period": {"start": "2017-11-25", "end": "2017-12-03"}}, cleaning.CleaningConfig())
+    start, end = cleaning.valid_period(
+        {"timezone": "Asia/Shanghai", "period": {"start": "2017-11-25", "end": "2017-12-03"}}, cleaning.CleaningConfig()
+    )
     assert start == pd.Timestamp("2017-11-24T16:00:00Z")
     assert end == pd.Timestamp("2017-12-03T15:59:59.999999Z")
 

@@ -16,7 +16,9 @@ from tests.conftest import REPO
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lsc_utils", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "lsc_utils", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,9 @@ def _write_notebook(path: Path, body: str) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('DATA_DIR: str = "."  # input\nRUN_DIR: str = "."  # run\nOUT_DIR: str = "."  # out')
+    params = nbformat.v4.new_code_cell(
+        'DATA_DIR: str = "."  # input\nRUN_DIR: str = "."  # run\nOUT_DIR: str = "."  # out'
+    )
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -54,7 +54,9 @@ def test_empty_table_is_an_error() -> None:
 
 
 def test_unknown_event_type_strict_error_lists_examples() -> None:
-    with pytest.raises(DatasetError, match=r"column 'event_type' has 1 values outside the canonical vocabulary \(e.g. 'clickk'\)"):
+    with pytest.raises(
+        DatasetError, match=r"column 'event_type' has 1 values outside the canonical vocabulary \(e.g. 'clickk'\)"
+    ):
         validate_table(_events(event_type=["view_item", "clickk", "pay"]), "events", "events.parquet")
 
 
