@@ -49,6 +49,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from sklearn.base import BaseEstimator
 
+from lsc_utils.checks import check_choice as _check_choice
+from lsc_utils.checks import check_int as _check_int
 from lsc_utils.constants import EVENT_TYPES, PURCHASE_EVENTS
 from lsc_utils.schema import DatasetError
 
@@ -90,24 +92,10 @@ US_PER_SECOND: float = 1e6
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_int(value: Any, name: str, owner: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {minimum}. Got {value!r} instead.")
-    return int(value)
-
-
 def _check_fraction(value: Any, name: str, owner: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 < value <= 1:
         raise ValueError(f"The '{name}' parameter of {owner} must be a float in (0, 1]. Got {value!r} instead.")
     return float(value)
-
-
-def _check_choice(value: Any, name: str, owner: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
-        )
-    return str(value)
 
 
 def _check_text(value: Any, name: str, owner: str) -> str:

@@ -57,6 +57,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.utils.validation import check_is_fitted
 
+from lsc_utils.checks import check_choice as _check_choice
+from lsc_utils.checks import check_int as _check_int
 from lsc_utils.constants import EVENT_TYPES, SEED
 from lsc_utils.schema import DatasetError
 
@@ -123,13 +125,6 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], table: str) ->
         )
 
 
-def _check_int(value: Any, name: str, owner: str, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum``, else raise a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {minimum}. Got {value!r} instead.")
-    return int(value)
-
-
 def _check_float(value: Any, name: str, owner: str, low: float, high: float, low_open: bool = False) -> float:
     """Return ``value`` as float if it lies in [low, high] (or (low, high]), else raise a ValueError."""
     is_number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
@@ -142,15 +137,6 @@ def _check_float(value: Any, name: str, owner: str, low: float, high: float, low
             f"The '{name}' parameter of {owner} must be a number in {bracket}{low}, {high}]. Got {value!r} instead."
         )
     return float(value)
-
-
-def _check_choice(value: Any, name: str, owner: str, choices: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise a ValueError listing them."""
-    if value not in choices:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
-        )
-    return str(value)
 
 
 def _check_weights(weights: Mapping[str, float], owner: str) -> dict[str, float]:

@@ -2136,8 +2136,13 @@ class TopicModel(BaseEstimator):
 
     def topic_labels(self, n_words: int = 3) -> pd.Series:
         """A readable label per topic: its first ``n_words`` words joined by " / "."""
-        words = self.topic_words_[self.topic_words_["rank"] <= n_words]
-        return words.groupby("topic", sort=True)["word"].agg(" / ".join)
+        return label_topics(self.topic_words_, n_words)
+
+
+def label_topics(topic_words: pd.DataFrame, n_words: int = 3) -> pd.Series:
+    """A readable label per topic from a ``topic, rank, word`` table: its first ``n_words`` words joined by " / "."""
+    words = topic_words[topic_words["rank"] <= n_words]
+    return words.groupby("topic", sort=True)["word"].agg(" / ".join)
 
 
 def fit_topics(
@@ -2893,8 +2898,7 @@ class MultilingualTopicModel(BaseEstimator):
 
     def topic_labels(self, n_words: int = 3) -> pd.Series:
         """A readable label per global topic: its first ``n_words`` words joined by " / "."""
-        words = self.topic_words_[self.topic_words_["rank"] <= n_words]
-        return words.groupby("topic", sort=True)["word"].agg(" / ".join)
+        return label_topics(self.topic_words_, n_words)
 
 
 def fit_topics_by_language(
