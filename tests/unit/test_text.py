@@ -377,7 +377,7 @@ def test_compare_with_snownlp_reports_both_methods() -> None:
 
 
 def test_score_texts_routes_each_language() -> None:
-    texts = pd.Series(["很好吃，下次还来", "I love this!", "主播好美 love it", "😍", "", None], index=list("abcdef"))
+    texts = pd.Series(["很好吃，下次还来", "I love this!", "主播很漂亮 love it", "😍", "", None], index=list("abcdef"))
     out = text.score_texts(texts)
     assert out.index.tolist() == list("abcdef")
     assert out["lang"].tolist() == ["zh", "en", "mixed", "other", "other", "other"]
@@ -386,9 +386,9 @@ def test_score_texts_routes_each_language() -> None:
     # live-chat mode: the Chinese model reads the text with punctuation replaced by spaces
     assert out.loc["a", "score"] == pytest.approx(model.sentiment_scores(["很好吃 下次还来"])[0])
     assert out.loc["b", "score"] == pytest.approx(text.VaderScorer().compound(["I love this!"])[0])
-    zh_part = model.sentiment_scores(["主播好美 love it"])[0]
-    en_part = text.VaderScorer().compound(["主播好美 love it"])[0]
-    assert out.loc["c", "score"] == pytest.approx(4 / 6 * zh_part + 2 / 6 * en_part)
+    zh_part = model.sentiment_scores(["主播很漂亮 love it"])[0]
+    en_part = text.VaderScorer().compound(["主播很漂亮 love it"])[0]
+    assert out.loc["c", "score"] == pytest.approx(5 / 7 * zh_part + 2 / 7 * en_part)
     assert out.loc[["a", "b", "d"], "label"].tolist() == ["positive"] * 3
     assert out.loc[["e", "f"], "label"].tolist() == ["neutral", "neutral"]
 
@@ -546,6 +546,12 @@ QUESTIONS = [
     "what size should I get",
     "can you show the back",
     "price?",
+    "link pls",
+    "drop the link",
+    "pls show the back again",
+    "上链接",
+    "求同款",
+    "试穿一下",
     "wat",
 ]
 NOT_QUESTIONS = [
@@ -558,6 +564,9 @@ NOT_QUESTIONS = [
     "love it",
     "666",
     "下单了",
+    "that show was great",
+    "blinks twice",
+    "求求了别涨价",
     "",
 ]
 
@@ -917,7 +926,7 @@ def test_live_chat_scores_with_plausible_labels(shared_data: Path) -> None:
 
 
 def test_live_chat_questions_are_neutral_review_mode_keeps_their_score() -> None:
-    questions = ["包邮吗?", "有蓝色吗?", "链接在哪", "is shipping free?", "how much? 😍", "这个是假货吗?"]
+    questions = ["包邮吗?", "有蓝色吗?", "链接在哪", "is shipping free?", "how much? 🤔", "这个是假货吗?", "link pls"]
     chat = text.score_texts(questions)
     assert (chat["score"] == 0).all() and (chat["label"] == "neutral").all()
     review = text.score_texts(questions, live_chat=False)
@@ -925,6 +934,16 @@ def test_live_chat_questions_are_neutral_review_mode_keeps_their_score() -> None
     assert text.QUESTION_WEIGHT == 0.0
     statements = text.score_texts(["质量太差了", "love this dress"])
     assert statements["label"].tolist() == ["negative", "positive"]
+
+
+def test_only_the_question_clauses_of_a_comment_are_neutralised() -> None:
+    mixed = ["love this dress, how much?", "how much? 😍", "这么便宜质量还这么好？太良心了", "多少钱？太贵了"]
+    assert text.score_texts(mixed)["label"].tolist() == ["positive", "positive", "positive", "negative"]
+    kept, only_questions = text._drop_question_clauses(
+        pd.Series(mixed + ["包邮吗?", "有蓝色吗？几号发货?"], dtype="str")
+    )
+    assert kept.tolist()[:4] == ["love this dress,", "😍", "太良心了", "太贵了"]
+    assert only_questions.tolist() == [False, False, False, False, True, True]
 
 
 def test_negation_does_not_reach_an_emoji() -> None:
@@ -957,11 +976,11 @@ def test_pii_masks_are_not_scored_as_words() -> None:
 
 def test_chinese_model_reads_chat_without_punctuation() -> None:
     model = text.load_default_sentiment_model()
-    chat = text.score_texts(["主播好美！！", "主播好美"])
+    chat = text.score_texts(["主播很漂亮！！", "主播很漂亮"])
     assert chat["score"].iloc[0] == pytest.approx(chat["score"].iloc[1])
-    assert chat["score"].iloc[0] == pytest.approx(model.sentiment_scores(["主播好美"])[0])
-    assert text.score_texts(["主播好美！！"], live_chat=False)["score"].iloc[0] == pytest.approx(
-        model.sentiment_scores(["主播好美！！"])[0]
+    assert chat["score"].iloc[0] == pytest.approx(model.sentiment_scores(["主播很漂亮"])[0])
+    assert text.score_texts(["主播很漂亮！！"], live_chat=False)["score"].iloc[0] == pytest.approx(
+        model.sentiment_scores(["主播很漂亮！！"])[0]
     )
 
 
@@ -1025,3 +1044,58 @@ def test_is_question_does_not_take_a_contraction_for_an_auxiliary() -> None:
     flags = text.is_question(["can't wait to get mine", "can’t believe it", "can you show it", "can i pay later"])
     assert flags.tolist() == [False, False, True, True]
     assert text.score_texts(["can't wait to get mine"])["label"].iloc[0] == "positive"
+
+
+def test_leading_greetings_are_dropped_and_what_follows_is_scored() -> None:
+    texts = [
+        "来了来了",
+        "来了来了👀",
+        "大家晚上好",
+        "hi from Shanghai 🙋",
+        "first time here",
+        "hello everyone!!",
+        "hi from Ohio, love this dress",
+        "来了来了，太好看了",
+        "主播好美",
+        "好",
+        "好好看",
+        "hey guys this is fire",
+    ]
+    stripped = text._strip_greetings(pd.Series(texts, dtype="str")).tolist()
+    assert stripped[:6] == ["", "👀", "", "🙋", "", ""]
+    assert stripped[6:] == ["love this dress", "太好看了", "主播好美", "好", "好好看", "this is fire"]
+    scored = text.score_texts(texts)
+    assert scored["label"].tolist() == ["neutral"] * 6 + ["positive"] * 6
+    assert scored["lang"].tolist()[:2] == ["zh", "zh"]  # the language is read before the greeting goes
+    assert text.score_texts(["来了来了😍"])["label"].iloc[0] == "positive"
+
+
+def test_chinese_lexicon_terms_are_negated_and_single_characters_stand_alone() -> None:
+    terms = {t.pattern: t for t in text._zh_lexicon_terms()}
+    assert any("好看" == t.pattern and t.negated for t in terms.values())
+    scores = text.score_texts(
+        ["裙子好好看", "一点都不好看", "必须支持", "不支持退货", "冲", "已拍，冲！！", "冲突好多"]
+    )
+    assert scores["label"].tolist()[:6] == ["positive", "negative", "positive", "negative", "positive", "positive"]
+    model = text.load_default_sentiment_model()
+    assert scores["score"].iloc[6] == pytest.approx(
+        model.sentiment_scores(["冲突好多"])[0]
+    )  # 冲 inside a word: no lexicon
+    plain, negated = text._zh_lexicon_log_odds(pd.Series(["好看", "不好看"], dtype="str"))
+    assert plain == pytest.approx(text.ZH_LEXICON_LOG_ODDS * 2.0)
+    assert negated == pytest.approx(text.ZH_LEXICON_LOG_ODDS * 2.0 * -0.74)
+
+
+def test_slang_phrases_match_with_stretched_letters() -> None:
+    plain = text.vader_compound(["need this", "take my money", "don't buy"])
+    stretched = text.vader_compound(["need thisss", "take my moneyyy", "don't buyyy"])
+    assert stretched.tolist() == pytest.approx(plain.tolist())
+    assert (plain.to_numpy() != 0).all()
+    assert text._phrase_spelling_key("Need  THISS") == text._phrase_spelling_key("need this")
+
+
+def test_commerce_phrases_without_a_vader_word() -> None:
+    positive = ["just ordered 2", "need this!!", "what a steal", "added to cart"]
+    negative = ["too expensive", "never arrived", "looks cheap", "don't buy", "returned it, never again"]
+    labels = text.score_texts(positive + negative + ["don't need this"])["label"].tolist()
+    assert labels == ["positive"] * len(positive) + ["negative"] * (len(negative) + 1)
