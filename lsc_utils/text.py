@@ -1948,14 +1948,8 @@ def _strip_greetings(normalized: pd.Series) -> pd.Series:
     separator, the end of the text or another Chinese greeting follows it, so 主播好美 keeps its
     praise; what follows a greeting ("hi! love this") is scored as usual, and a comment that is only
     a greeting (plus emoji) is scored on its emoji alone."""
-    arrow = _arrow_strings(normalized)
-    found = pc.match_substring_regex(arrow, _GREETING_START_RE2).to_numpy(zero_copy_only=False)
-    if not found.any():
-        return normalized
-    values = normalized.to_numpy(dtype=object, copy=True)
-    greeting = _greeting_regex()
-    values[found] = [greeting.sub("", text, count=1) for text in values[found]]
-    return pd.Series(values, index=normalized.index, dtype="str")
+    arrow = _replace_where_found(_arrow_strings(normalized), _GREETING_START_RE2, _greeting_regex(), "")
+    return pd.Series(arrow.to_numpy(zero_copy_only=False), index=normalized.index, dtype="str")
 
 
 _CLAUSE_SPLIT_RE = re.compile(r"(?<=[?？!！。，,;；~～])|(?<=\.)(?=\s)")
@@ -1976,7 +1970,7 @@ def _drop_question_clauses(normalized: pd.Series) -> tuple[pd.Series, np.ndarray
         return normalized, flagged
     values = normalized.to_numpy(dtype=object, copy=True)
     rest = [_non_question_clauses(text) for text in values[flagged]]
-    has_content = pc.match_substring_regex(_arrow_strings(pd.Series(rest, dtype="str")), _HAS_CONTENT_RE2)
+    has_content = pc.match_substring_regex(pa.array(rest, type=pa.string()), _HAS_CONTENT_RE2)
     has_content = has_content.to_numpy(zero_copy_only=False)
     positions = np.flatnonzero(flagged)
     values[positions[has_content]] = np.asarray(rest, dtype=object)[has_content]
@@ -2040,11 +2034,14 @@ def score_texts(
     langs = _language_from_counts(counts) if lang == "auto" else np.full(len(uniques), lang, dtype=object)
     scored_langs = langs
     if live_chat:
-        normalized = _strip_greetings(normalized)
-        normalized, questions = _drop_question_clauses(normalized)
-        counts = script_counts(normalized)
-        if lang == "auto":
-            scored_langs = _language_from_counts(counts)
+        before = normalized
+        normalized, questions = _drop_question_clauses(_strip_greetings(normalized))
+        changed = (normalized != before).to_numpy()
+        if changed.any():  # what is left to score may be in another script (来了来了😍 -> 😍)
+            counts = counts.copy()
+            counts.loc[changed] = script_counts(normalized[changed]).to_numpy()
+            if lang == "auto":
+                scored_langs = _language_from_counts(counts)
     han = counts["han"].to_numpy(dtype=float)
     latin = counts["latin"].to_numpy(dtype=float)
     zh_weight = np.select(
