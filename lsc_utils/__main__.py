@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="write a simulated canonical dataset with planted truth")
     sim.add_argument("--users", type=int, default=3000, help="number of users")
-    sim.add_argument("--days", type=int, default=28, help="number of days")
+    sim.add_argument("--days", type=int, default=56, help="number of days (56 identifies the planted BG/NBD process)")
     sim.add_argument("--seed", type=int, default=SEED, help="random seed")
     sim.add_argument("--out", required=True, help="output dataset folder")
     sim.add_argument("--no-discrimination", action="store_true", help="no planted price discrimination")

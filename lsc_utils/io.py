@@ -143,6 +143,13 @@ def load_truth(path: str | Path, name: str) -> pd.DataFrame | None:
     return pd.read_parquet(file) if file is not None and file.is_file() else None
 
 
+def load_truth_yaml(path: str | Path, name: str) -> dict[str, Any] | None:
+    """Read ``truth/<name>.yaml`` of a simulated dataset; None when the dataset has no such truth."""
+    folder = truth_dir(path)
+    file = folder / f"{name}.yaml" if folder else None
+    return yaml.safe_load(file.read_text(encoding="utf-8")) if file is not None and file.is_file() else None
+
+
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
     """Write a dataset folder: one Parquet per table plus ``dataset.yaml``.
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -1501,6 +1501,7 @@ def summarize_transactions(
     observation_end: Any = None,
     timezone: str = "UTC",
     con: duckdb.DuckDBPyConnection | None = None,
+    transaction: Literal["day", "session"] = "day",
 ) -> pd.DataFrame:
     """Per-customer frequency, recency, T and monetary value (BG/NBD, Gamma-Gamma inputs).
 
@@ -1520,6 +1521,12 @@ def summarize_transactions(
     the holdout columns ``frequency_holdout`` (purchase days in (calibration_end, observation_end]),
     ``monetary_value_holdout`` and ``duration_holdout`` are added. Refunds are ignored.
 
+    With ``transaction="session"`` a transaction is instead a shopping session (``session_id``) with
+    at least one purchase, timed at its first purchase and worth the sum of its purchases; recency
+    and T are then exact times (fractions of ``unit``), T running to the end of the day
+    ``calibration_end`` (local midnight). Live-commerce customers often buy in two broadcasts of
+    one day, which the day convention would count as one transaction.
+
     Parameters
     ----------
     events : DataFrame, str or Path
@@ -1531,12 +1538,20 @@ def summarize_transactions(
     timezone : str
         Time zone of the calendar days.
     con : duckdb.DuckDBPyConnection, optional
+    transaction : {"day", "session"}
+        What one transaction is: a local calendar day with purchases (Fader, Hardie & Lee; ``lifetimes``)
+        or a session with purchases (needs ``session_id``).
 
     Returns
     -------
     DataFrame
         Indexed by ``user_id`` (sorted).
     """
+    if transaction not in ("day", "session"):
+        raise ValueError(
+            "The 'transaction' parameter of summarize_transactions must be 'day' or 'session'. "
+            f"Got {transaction!r} instead."
+        )
     if unit not in UNIT_DAYS:
         raise ValueError(
             f"The 'unit' parameter of summarize_transactions must be one of {list(UNIT_DAYS)}. Got {unit!r} instead."
@@ -1557,7 +1572,22 @@ def summarize_transactions(
         value = f"{_optional(types, 'price')} * coalesce({_optional(types, 'quantity')}, 1)"
         pay_list = ", ".join(_sql_literal(t) for t in PURCHASE_EVENTS)
         cal, obs = _sql_literal(str(cal_end.date())), _sql_literal(str(obs_end.date()))
-        sql = f"""
+        if transaction == "session":
+            _require(types, ["session_id"], "events")
+            sql = _session_transactions_sql(name, ts, value, pay_list, cal_end, obs_end, timezone)
+        else:
+            sql = _day_transactions_sql(name, ts, value, pay_list, cal, obs, timezone)
+        raw = connection.execute(sql).df()
+    finally:
+        _release(connection, registered)
+        if own:
+            connection.close()
+    return _transactions_frame(raw, unit, cal_end, obs_end, observation_end is not None)
+
+
+def _day_transactions_sql(name: str, ts: str, value: str, pay_list: str, cal: str, obs: str, timezone: str) -> str:
+    """Per-customer calibration and holdout counts with local calendar days as transactions."""
+    return f"""
         WITH daily AS (
             SELECT CAST(e.user_id AS VARCHAR) AS user_id, CAST(timezone({_sql_literal(timezone)}, {ts}) AS DATE) AS day,
                    sum({value}) AS value
@@ -1576,11 +1606,44 @@ def summarize_transactions(
         FROM daily d JOIN firsts USING (user_id)
         GROUP BY d.user_id, first_day
         ORDER BY d.user_id"""
-        raw = connection.execute(sql).df()
-    finally:
-        _release(connection, registered)
-        if own:
-            connection.close()
+
+
+def _session_transactions_sql(
+    name: str, ts: str, value: str, pay_list: str, cal_end: pd.Timestamp, obs_end: pd.Timestamp, timezone: str
+) -> str:
+    """Per-customer calibration and holdout counts with purchase sessions as transactions (exact times)."""
+    cal = _local_midnight_after(cal_end, timezone)
+    obs = _local_midnight_after(obs_end, timezone)
+    return f"""
+        WITH tx AS (
+            SELECT CAST(e.user_id AS VARCHAR) AS user_id, e.session_id, min({ts}) AS ts, sum({value}) AS value
+            FROM {name} e WHERE e.event_type IN ({pay_list})
+            GROUP BY 1, 2 HAVING min({ts}) < TIMESTAMPTZ {obs}
+        ),
+        firsts AS (SELECT user_id, min(ts) AS first_ts FROM tx WHERE ts < TIMESTAMPTZ {cal} GROUP BY user_id)
+        SELECT d.user_id,
+               count(*) FILTER (WHERE ts < TIMESTAMPTZ {cal}) - 1 AS frequency,
+               (epoch(max(ts) FILTER (WHERE ts < TIMESTAMPTZ {cal})) - epoch(first_ts)) / 86400.0 AS recency_days,
+               (epoch(TIMESTAMPTZ {cal}) - epoch(first_ts)) / 86400.0 AS T_days,
+               avg(value) FILTER (WHERE ts > first_ts AND ts < TIMESTAMPTZ {cal}) AS repeat_value,
+               count(value) FILTER (WHERE ts > first_ts AND ts < TIMESTAMPTZ {cal}) AS n_priced_repeat,
+               count(*) FILTER (WHERE ts >= TIMESTAMPTZ {cal}) AS frequency_holdout,
+               avg(value) FILTER (WHERE ts >= TIMESTAMPTZ {cal}) AS monetary_value_holdout
+        FROM tx d JOIN firsts USING (user_id)
+        GROUP BY d.user_id, first_ts
+        ORDER BY d.user_id"""
+
+
+def _local_midnight_after(day: pd.Timestamp, timezone: str) -> str:
+    """SQL literal of the UTC instant at which the local calendar day ``day`` ends."""
+    end = (day.normalize() + pd.Timedelta(days=1)).tz_localize(timezone).tz_convert("UTC")
+    return _sql_literal(end.strftime("%Y-%m-%d %H:%M:%S+00"))
+
+
+def _transactions_frame(
+    raw: pd.DataFrame, unit: str, cal_end: pd.Timestamp, obs_end: pd.Timestamp, with_holdout: bool
+) -> pd.DataFrame:
+    """Frequency, recency, T and monetary columns in ``unit`` from the per-customer SQL result."""
     days = UNIT_DAYS[unit]
     out = pd.DataFrame(index=pd.Index(raw["user_id"].astype("str"), name="user_id"))
     frequency = raw["frequency"].to_numpy(dtype="int64")
@@ -1589,13 +1652,13 @@ def summarize_transactions(
     out["T"] = raw["T_days"].to_numpy(dtype=float) / days
     repeat_value = raw["repeat_value"].to_numpy(dtype=float)
     out["monetary_value"] = np.where(frequency == 0, 0.0, repeat_value)
-    if observation_end is not None:
+    if with_holdout:
         out["frequency_holdout"] = raw["frequency_holdout"].to_numpy(dtype="int64")
         out["monetary_value_holdout"] = raw["monetary_value_holdout"].to_numpy(dtype=float)
         out["duration_holdout"] = float((obs_end - cal_end).days) / days
     out.attrs["unit"] = unit
     out.attrs["calibration_end"] = cal_end
-    out.attrs["observation_end"] = obs_end if observation_end is not None else None
+    out.attrs["observation_end"] = obs_end if with_holdout else None
     return out
 
 
@@ -2022,6 +2085,57 @@ class GammaGammaModel(BaseEstimator):
 # ---------------------------------------------------------------------------------------------
 # CLV and high-value users
 # ---------------------------------------------------------------------------------------------
+
+
+def describe_fit(
+    model: BetaGeoModel | GammaGammaModel, planted: Mapping[str, float] | None = None, digits: int = 4
+) -> pd.DataFrame:
+    """Fitted parameters at the precision the optimiser delivers, beside planted values when known.
+
+    Estimates and standard errors are rounded to ``digits`` significant digits (a maximum-likelihood
+    optimum found from the same data agrees across machines to far more digits, while the likelihood
+    surface limits what is meaningful). A parameter is ``identified`` when its standard error is
+    finite and smaller than the estimate; one that is not (the optimum sits at the edge of the
+    parameter space, e.g. no drop-out in the data) is a finding, not a number to rely on.
+
+    Parameters
+    ----------
+    model : BetaGeoModel or GammaGammaModel
+        A fitted model.
+    planted : mapping, optional
+        True parameter values (simulated data): adds ``planted``, ``z`` (estimate - planted in standard
+        errors) and ``relative_error``.
+    digits : int
+        Significant digits of the shown estimates.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by parameter name.
+    """
+    if not hasattr(model, "params_"):
+        raise AttributeError(f"This {type(model).__name__} is not fitted yet: call fit first.")
+
+    def rounded(value: float) -> float:
+        return float(f"{value:.{digits}g}") if np.isfinite(value) else float("nan")
+
+    names = list(model.params_)
+    estimate = np.array([model.params_[n] for n in names])
+    se = np.array([model.standard_errors_.get(n, np.nan) for n in names], dtype=float)
+    out = pd.DataFrame(
+        {
+            "estimate": [rounded(v) for v in estimate],
+            "standard_error": [rounded(v) for v in se],
+            "identified": np.isfinite(se) & (se < estimate),
+        },
+        index=pd.Index(names, name="parameter"),
+    )
+    if planted is not None:
+        truth = np.array([float(planted[n]) for n in names])
+        out["planted"] = truth
+        out["z"] = np.round((estimate - truth) / se, 2)
+        out["relative_error"] = np.round(estimate / truth - 1.0, 3)
+    return out
 
 
 def customer_lifetime_value(

@@ -886,7 +886,9 @@ class _FactorRecommender(BaseRecommender):
     """Scores = user factors x item factors (the dot product ``implicit`` ranks by)."""
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[rows] @ self.item_factors_.T
+        # float64 products: float32 sums differ in the last bits between BLAS kernels (CPUs), which
+        # would flip near-ties in the rankings
+        return self.user_factors_[rows].astype(np.float64) @ self.item_factors_.T.astype(np.float64)
 
     def _train_implicit(self, model: Any, interactions: Interactions) -> None:
         """Fit an ``implicit`` model on the user_items CSR matrix with single-threaded BLAS."""
@@ -921,12 +923,13 @@ class ALSRecommender(_FactorRecommender):
         Seed of the factor initialization.
     num_threads : int, default 0
         Threads of ``implicit`` (0 = all cores). Each user's / item's solve is independent, so the
-        result does not depend on the thread count.
+        result does not depend on the thread count. Factors are float64: in float32 the BLAS kernel
+        of the CPU changes the last bits, which flips near-ties in the rankings between machines.
 
     Attributes
     ----------
     user_factors_, item_factors_ : numpy.ndarray
-        Learned factors (float32).
+        Learned factors (float64).
     model_ : implicit.cpu.als.AlternatingLeastSquares
         The fitted ``implicit`` model.
     """
@@ -965,6 +968,7 @@ class ALSRecommender(_FactorRecommender):
                 iterations=self.iterations,
                 random_state=self.random_state,
                 num_threads=self.num_threads,
+                dtype=np.float64,
             )
         self._train_implicit(model, interactions)
 

@@ -23,6 +23,17 @@ planted, so that every notebook can be checked against a known answer:
     The dirty event rows injected (0-based row of ``events.parquet`` and kind) and the bot users.
 ``truth/canaries.json``
     Every personal-data string that must never leak into a released output.
+``truth/clv.yaml``, ``truth/customers.parquet``
+    The planted customer-base process (BG/NBD purchasing and Gamma-Gamma spend, see
+    :mod:`lsc_utils.customer_base`) and every user's latent purchase rate, drop-out probability,
+    spend rate, number of purchases and drop-out time.
+
+Sessions come in two kinds. Every planted purchase becomes a *purchase session*: a walk of the
+user's chain that reaches ``pay``, placed so that its first payment falls at the planted time (in a
+live broadcast). *Browsing sessions* are walks that never pay; each segment gets ``P (1 - q) / q`` of
+them for its ``P`` purchase sessions, where ``q`` is the probability that a walk of its chain pays,
+so the mix of walks is that of the unconditioned chain and transition counts estimate the planted
+chain without bias. Session volume therefore follows purchases.
 
 Generation is vectorized with numpy: users are processed in fixed blocks of
 :data:`USERS_PER_BLOCK`; inside a block, all sessions step through their Markov chains together,
@@ -41,8 +52,8 @@ after its source row; ``ts`` is stored as ISO 8601 text (``2026-03-02T18:03:11.2
 dirty rows hold unparseable timestamps. The simulated platform keeps its clock in UTC, so hours of
 day (evening peak around 20:00) read directly from the UTC timestamps.
 
-The default ``simulate(out, n_users=3000, n_days=28)`` writes about 316,000 event rows, 26,000
-comments and 38,000 sessions in a few seconds.
+The default ``simulate(out, n_users=3000, n_days=56)`` writes about 470,000 event rows, 39,000
+comments and 56,000 sessions in a few seconds.
 """
 
 from __future__ import annotations
@@ -63,6 +74,18 @@ import yaml
 from tqdm.auto import tqdm
 
 from lsc_utils.constants import CHANNELS, DEFAULT_SESSION_GAP_MINUTES, EVENT_TYPES, SEED
+from lsc_utils.customer_base import (
+    GAMMA_GAMMA_TRUTH,
+    customer_base_truth,
+    draw_customer_latents,
+    draw_purchase_times,
+    expected_mixture_counts,
+    match_items_to_budget,
+    purchase_probabilities,
+    random_round,
+    realised_discount,
+    split_spend,
+)
 from lsc_utils.io import write_meta
 
 # ----------------------------------------------------------------------------------------------
@@ -199,8 +222,6 @@ PII_COMMENT_SHARE: float = 0.015
 """Share of comments that carry personal data (phone, email, WeChat id, QQ number)."""
 ACTIVITY_SIGMA: float = 0.35
 """Log-scale spread of the per-user activity multiplier of the session rate (mean 1)."""
-ESTIMATED_SESSION_KEEP_RATE: float = 0.84
-"""Share of drawn sessions kept after removing overlaps (measured), used by :func:`users_for_events`."""
 
 
 @dataclass(frozen=True)
@@ -247,8 +268,6 @@ class SegmentProfile:
     ----------
     share : float
         Share of human users in the segment.
-    sessions_per_28_days : float
-        Mean number of sessions drawn per user in 28 days (before overlap removal).
     favourite_anchor_share : float
         Share of sessions spent in a broadcast of the user's favourite anchor.
     peak_hour, hour_spread : float
@@ -278,7 +297,6 @@ class SegmentProfile:
     """
 
     share: float
-    sessions_per_28_days: float
     favourite_anchor_share: float
     peak_hour: float
     hour_spread: float
@@ -299,7 +317,6 @@ class SegmentProfile:
 SEGMENT_PROFILES: dict[str, SegmentProfile] = {
     "bargain_hunter": SegmentProfile(
         share=0.24,
-        sessions_per_28_days=12,
         favourite_anchor_share=0.12,
         peak_hour=12.5,
         hour_spread=1.3,
@@ -324,7 +341,6 @@ SEGMENT_PROFILES: dict[str, SegmentProfile] = {
     ),
     "loyal_fan": SegmentProfile(
         share=0.20,
-        sessions_per_28_days=22,
         favourite_anchor_share=0.88,
         peak_hour=20.5,
         hour_spread=1.0,
@@ -350,7 +366,6 @@ SEGMENT_PROFILES: dict[str, SegmentProfile] = {
     ),
     "impulse_buyer": SegmentProfile(
         share=0.20,
-        sessions_per_28_days=14,
         favourite_anchor_share=0.15,
         peak_hour=22.0,
         hour_spread=1.0,
@@ -375,7 +390,6 @@ SEGMENT_PROFILES: dict[str, SegmentProfile] = {
     ),
     "window_shopper": SegmentProfile(
         share=0.26,
-        sessions_per_28_days=16,
         favourite_anchor_share=0.12,
         peak_hour=15.5,
         hour_spread=1.5,
@@ -401,7 +415,6 @@ SEGMENT_PROFILES: dict[str, SegmentProfile] = {
     ),
     "big_spender": SegmentProfile(
         share=0.10,
-        sessions_per_28_days=6,
         favourite_anchor_share=0.2,
         peak_hour=19.0,
         hour_spread=1.2,
@@ -741,14 +754,27 @@ def expected_session_lengths(matrices: np.ndarray | None = None) -> np.ndarray:
     return lengths
 
 
-def expected_events_per_user_day() -> float:
-    """Expected clean events per human user and day under the planted profiles."""
-    lengths = expected_session_lengths()
-    per_day = sum(
-        SEGMENT_PROFILES[s].share * SEGMENT_PROFILES[s].sessions_per_28_days / 28.0 * lengths[i]
-        for i, s in enumerate(SEGMENTS)
+def expected_events_per_user_day(n_days: int = 28) -> float:
+    """Expected clean events per human user and day under the planted profiles.
+
+    Session volume follows purchases (each segment's browsing sessions keep it paying at its chain's
+    rate), so this runs the planted purchase process for a fixed sample of 20,000 users (seed 0:
+    the same answer every call) and converts purchases to events with the chains' session lengths.
+    """
+    rng = np.random.default_rng(0)
+    n = 20_000
+    shares = np.array([SEGMENT_PROFILES[s].share for s in SEGMENTS])
+    segment = _choice(rng, n, shares)
+    latents = draw_customer_latents(segment, SEGMENTS, n_days, rng)
+    idx = np.flatnonzero(latents.is_customer)
+    draws = draw_purchase_times(
+        latents.rate[idx], latents.dropout[idx], latents.first_day[idx], np.full(idx.size, 20.0), n_days, rng
     )
-    return float(per_day * ESTIMATED_SESSION_KEEP_RATE)
+    purchases = np.bincount(segment[idx][draws.customer], minlength=len(SEGMENTS))
+    matrices = build_transition_matrices()
+    q = purchase_probabilities(matrices, MARKOV_STATES.index("pay"))
+    events = (purchases / q * expected_session_lengths(matrices)).sum()
+    return float(events / n / n_days)
 
 
 def users_for_events(n_events: int, n_days: int = 28) -> int:
@@ -768,7 +794,7 @@ def users_for_events(n_events: int, n_days: int = 28) -> int:
     """
     _check_int("n_events", n_events, 1000, "users_for_events")
     _check_int("n_days", n_days, 1, "users_for_events")
-    per_user = expected_events_per_user_day() * n_days * (1 + sum(DEFAULT_DIRTY_RATES.values()))
+    per_user = expected_events_per_user_day(n_days) * n_days * (1 + sum(DEFAULT_DIRTY_RATES.values()))
     return max(50, math.ceil(n_events / per_user))
 
 
@@ -1010,6 +1036,7 @@ class World:
     cumulative_transitions: np.ndarray
     item_category: np.ndarray
     item_price: np.ndarray
+    item_popularity: np.ndarray
     item_sampler: GroupedSampler
     popular_item_sampler: GroupedSampler
     room_category: np.ndarray
@@ -1019,6 +1046,7 @@ class World:
     room_by_slot: GroupedSampler
     room_any: GroupedSampler
     room_by_anchor: GroupedSampler
+    room_by_slot_anchor: GroupedSampler
     user_segment: np.ndarray
     user_is_bot: np.ndarray
     user_device: np.ndarray
@@ -1034,6 +1062,12 @@ class World:
     item_ids: pa.Array
     room_ids: pa.Array
     surcharge_by_category: np.ndarray
+    user_is_customer: np.ndarray
+    user_rate: np.ndarray
+    user_dropout: np.ndarray
+    user_spend_rate: np.ndarray
+    user_first_day: np.ndarray
+    pay_probability: np.ndarray
 
 
 def generate_items(params: SimulationParams, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -1263,6 +1297,14 @@ def generate_users(
         "language": language,
         "payment": _choice(rng, n, PAYMENT_WEIGHTS),
     }
+    customers = draw_customer_latents(segment, SEGMENTS, params.n_days, rng)
+    latent.update(
+        is_customer=customers.is_customer,
+        rate=customers.rate,
+        dropout=customers.dropout,
+        spend_rate=customers.spend_rate,
+        first_day=customers.first_day,
+    )
     return users, latent, canaries
 
 
@@ -1274,7 +1316,6 @@ def _profile_arrays() -> dict[str, np.ndarray]:
     """Segment profile fields as arrays indexed by segment code."""
     profiles = [SEGMENT_PROFILES[s] for s in SEGMENTS]
     scalar = (
-        "sessions_per_28_days",
         "favourite_anchor_share",
         "peak_hour",
         "hour_spread",
@@ -1382,6 +1423,7 @@ def build_world(params: SimulationParams, rng: np.random.Generator) -> tuple[Wor
         cumulative_transitions=cumulative,
         item_category=item_category,
         item_price=item_price,
+        item_popularity=popularity,
         **_item_samplers(item_category, item_price, popularity),
         room_category=rooms["category_code"].to_numpy(),
         room_start=rooms["start_ms"].to_numpy(),
@@ -1402,6 +1444,12 @@ def build_world(params: SimulationParams, rng: np.random.Generator) -> tuple[Wor
         item_ids=pa.array(items["item_id"].to_numpy(dtype=object), type=pa.string()),
         room_ids=pa.array(rooms["room_id"].to_numpy(dtype=object), type=pa.string()),
         surcharge_by_category=_surcharge_by_category(params),
+        user_is_customer=latent["is_customer"],
+        user_rate=latent["rate"],
+        user_dropout=latent["dropout"],
+        user_spend_rate=latent["spend_rate"],
+        user_first_day=latent["first_day"],
+        pay_probability=purchase_probabilities(matrices, MARKOV_STATES.index("pay")),
     )
     tables = {
         "users": users,
@@ -1452,6 +1500,12 @@ def _room_samplers(
         "room_by_slot": GroupedSampler.build(pair_slot, pair_room, weight[pair_room], total_slots),
         "room_any": GroupedSampler.build(np.zeros(n_rooms, dtype=np.int64), np.arange(n_rooms), weight, 1),
         "room_by_anchor": GroupedSampler.build(anchor, np.arange(n_rooms), np.ones(n_rooms), params.n_anchors),
+        "room_by_slot_anchor": GroupedSampler.build(
+            pair_slot * params.n_anchors + anchor[pair_room],
+            pair_room,
+            np.ones(pair_room.size),
+            total_slots * params.n_anchors,
+        ),
     }
 
 
@@ -1487,7 +1541,7 @@ def _user_traits_table(params: SimulationParams, users: pd.DataFrame, latent: di
 def _bot_plan(params: SimulationParams, is_bot: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Number of events and of stretches of every bot (zeros for humans)."""
     n_bots = int(is_bot.sum())
-    expected_rows = expected_events_per_user_day() * params.n_days * (params.n_users - n_bots)
+    expected_rows = expected_events_per_user_day(params.n_days) * params.n_days * (params.n_users - n_bots)
     budget = params.dirty_rates.get("bot_user", 0.0) * expected_rows if params.dirty else 0.0
     events = np.zeros(params.n_users, dtype=np.int64)
     stretches = np.zeros(params.n_users, dtype=np.int64)
@@ -1542,6 +1596,7 @@ class BlockOutput:
     comment_labels: pa.Table
     comment_pii: pa.Table
     dirty_rows: pd.DataFrame
+    purchases: dict[str, np.ndarray]
 
 
 def _take(events: Events, index: np.ndarray) -> Events:
@@ -1552,14 +1607,9 @@ def _concat(parts: list[Events]) -> Events:
     return {k: np.concatenate([p[k] for p in parts]) for k in EVENT_COLUMNS}
 
 
-def draw_sessions(world: World, users: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Sessions of human users: owner, segment, favourite-anchor flag and entry channel."""
-    params = world.params
+def draw_sessions(world: World, user: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Attributes of sessions of the given owners: segment, favourite-anchor flag and entry channel."""
     profile = _profile_arrays()
-    seg = world.user_segment[users]
-    rate = profile["sessions_per_28_days"][seg] * world.user_activity[users] * params.n_days / 28.0
-    counts = rng.poisson(rate)
-    user = np.repeat(users, counts)
     seg = world.user_segment[user]
     fav_anchor = world.user_fav_anchor[user]
     anchor_ok = (fav_anchor >= 0) & (world.room_by_anchor.sizes[np.maximum(fav_anchor, 0)] > 0)
@@ -1568,6 +1618,20 @@ def draw_sessions(world: World, users: np.ndarray, rng: np.random.Generator) -> 
     follow = favourite & (rng.random(user.size) < FOLLOW_CHANNEL_SHARE)
     channel = np.where(follow, CHANNELS.index("follow"), channel)
     return {"user": user, "segment": seg, "favourite": favourite, "channel": channel}
+
+
+def allocate_browsing(world: World, users: np.ndarray, needed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Owners of ``needed[s]`` browsing sessions of every segment, drawn by user activity (multinomial)."""
+    seg = world.user_segment[users]
+    owners = []
+    for s in np.flatnonzero(needed > 0):
+        members = users[seg == s]
+        if members.size == 0:
+            continue
+        weight = world.user_activity[members]
+        counts = rng.multinomial(int(needed[s]), weight / weight.sum())
+        owners.append(np.repeat(members, counts))
+    return np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
 
 
 def draw_event_gaps(segments: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -1653,7 +1717,308 @@ def drop_overlapping_sessions(user: np.ndarray, start: np.ndarray, durations: np
         keep[idx[conflict & settled_previous]] = False
 
 
-def build_session_events(world: World, users: np.ndarray, rng: np.random.Generator) -> tuple[Events, int]:
+def walk_conditioned(
+    cumulative: np.ndarray,
+    paying: np.ndarray,
+    browsing: np.ndarray,
+    q: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walks of the planted chains that reach ``pay`` (one per entry of ``paying``) and walks that do
+    not (one per entry of ``browsing``), by rejection from unconditioned walks.
+
+    Parameters
+    ----------
+    paying, browsing : ndarray of int
+        Segment code of every walk wanted.
+    q : ndarray
+        Probability that a walk of each segment reaches ``pay``.
+
+    Returns
+    -------
+    states, lengths : ndarray
+        As :func:`walk_markov_chains`, paying walks first (in the order of ``paying``), then browsing.
+    is_paying : ndarray of bool
+        Per returned walk.
+    """
+    pay = SESSION_EVENT_TYPES.index("pay") + 1
+    n_seg = q.size
+    want = [np.bincount(paying, minlength=n_seg), np.bincount(browsing, minlength=n_seg)]
+    pools: list[list[list[tuple[np.ndarray, np.ndarray]]]] = [[[] for _ in range(n_seg)] for _ in range(2)]
+    have = [np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64)]
+    while True:
+        short = [np.maximum(want[k] - have[k], 0) for k in range(2)]
+        if not (short[0].any() or short[1].any()):
+            break
+        batch = np.ceil(np.maximum(short[0] / q, short[1] / (1.0 - q)) * 1.1).astype(np.int64) + 8
+        batch[(short[0] == 0) & (short[1] == 0)] = 0
+        segs = np.repeat(np.arange(n_seg), batch)
+        states, lengths = walk_markov_chains(cumulative, segs, rng)
+        offsets, owner = _split_runs(lengths)
+        pays = np.zeros(segs.size, dtype=bool)
+        pays[owner[states == pay]] = True
+        for s in range(n_seg):
+            for k, mask in enumerate((pays, ~pays)):
+                take = np.flatnonzero(mask & (segs == s))[: short[k][s]]
+                if take.size:
+                    pools[k][s].append((states[_gather_ranges(offsets[take], lengths[take])], lengths[take]))
+                    have[k][s] += take.size
+    parts_states, parts_lengths, flags = [], [], []
+    for k, wanted in enumerate((paying, browsing)):
+        if wanted.size == 0:
+            continue
+        seg_list = [s for s in range(n_seg) if pools[k][s]]
+        all_states = np.concatenate([x for s in seg_list for x, _ in pools[k][s]])
+        all_lengths = np.concatenate([y for s in seg_list for _, y in pools[k][s]])
+        counts = np.zeros(n_seg, dtype=np.int64)
+        counts[seg_list] = [sum(y.size for _, y in pools[k][s]) for s in seg_list]
+        base = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        # the i-th wanted walk of segment s is walk i of that segment's pool
+        order = np.argsort(wanted, kind="stable")
+        rank = np.empty(wanted.size, dtype=np.int64)
+        rank[order] = np.arange(wanted.size) - np.searchsorted(wanted[order], wanted[order], side="left")
+        walk = base[wanted] + rank
+        all_offsets = _split_runs(all_lengths)[0]
+        lengths = all_lengths[walk]
+        parts_states.append(all_states[_gather_ranges(all_offsets[walk], lengths)])
+        parts_lengths.append(lengths)
+        flags.append(np.full(wanted.size, k == 0))
+    if not parts_lengths:
+        return np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.concatenate(parts_states), np.concatenate(parts_lengths), np.concatenate(flags)
+
+
+def _first_pay_offsets(states: np.ndarray, lengths: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Time (ms) from the start of every paying walk to its first ``pay`` event."""
+    offsets, owner = _split_runs(lengths)
+    cum = np.cumsum(gaps)
+    since_start = cum - np.repeat(cum[offsets], lengths)
+    first = np.full(lengths.size, np.iinfo(np.int64).max)
+    pay_rows = np.flatnonzero(states == SESSION_EVENT_TYPES.index("pay") + 1)
+    np.minimum.at(first, owner[pay_rows], since_start[pay_rows])
+    return first
+
+
+def _separate_in_time(user: np.ndarray, start: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    """Push sessions of one user later until each starts a full session gap after the previous one ends."""
+    gap = MIN_SESSION_GAP_MINUTES * 60_000
+    start = start.copy()
+    order = np.lexsort((start, user))
+    same = user[order][1:] == user[order][:-1]
+    while True:
+        ends = start[order] + durations[order]
+        late = same & (start[order][1:] < ends[:-1] + gap)
+        if not late.any():
+            return start
+        start[order[1:][late]] = ends[:-1][late] + gap
+
+
+def _conflicts_with(
+    fixed_user: np.ndarray,
+    fixed_start: np.ndarray,
+    fixed_end: np.ndarray,
+    user: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    origin: int,
+) -> np.ndarray:
+    """Sessions (user, start, end) that come within a session gap of a fixed session of the same user.
+
+    Fixed sessions must not overlap each other, so only the nearest fixed neighbours matter.
+    """
+    gap = MIN_SESSION_GAP_MINUTES * 60_000
+    if fixed_user.size == 0:
+        return np.zeros(user.size, dtype=bool)
+    shift = np.int64(1) << np.int64(36)
+    fixed_key = fixed_user.astype(np.int64) * shift + (fixed_start - origin)
+    order = np.argsort(fixed_key, kind="stable")
+    fixed_key, f_user, f_start, f_end = fixed_key[order], fixed_user[order], fixed_start[order], fixed_end[order]
+    at = np.searchsorted(fixed_key, user.astype(np.int64) * shift + (start - origin), side="right")
+    prev, nxt = np.maximum(at - 1, 0), np.minimum(at, fixed_key.size - 1)
+    before = (at > 0) & (f_user[prev] == user) & (f_end[prev] + gap > start)
+    after = (at < fixed_key.size) & (f_user[nxt] == user) & (end + gap > f_start[nxt])
+    return before | after
+
+
+PURCHASE_ROOM_SEARCH_HOURS: int = 12
+"""A purchase planted in an hour without a live broadcast moves to the nearest hour with one (at most this far)."""
+
+
+def _nearest_first(hours: int) -> list[int]:
+    """Hour offsets 0, 1, -1, 2, -2, ... up to ``hours``."""
+    return [0] + [step for offset in range(1, hours + 1) for step in (offset, -offset)]
+
+
+def _purchase_rooms(
+    world: World,
+    user: np.ndarray,
+    start: np.ndarray,
+    durations: np.ndarray,
+    favourite: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A live room for every purchase session, its start moved inside that broadcast, and whether the
+    room is the favourite anchor's.
+
+    A favourite-anchor purchase goes to that anchor's broadcast nearest in time (within
+    :data:`PURCHASE_ROOM_SEARCH_HOURS`); otherwise the room is live in the hour of the planted purchase (of the user's favourite category when
+    one is), else in the nearest hour with a broadcast. The session then starts at the planted time
+    clipped to the broadcast, so most purchases keep their time and the rest move by a few hours.
+    """
+    params = world.params
+    n_cat = len(CATEGORIES)
+    n_slots = params.n_days * 24
+    slot = (start - params.start_ms) // HOUR_MS
+    wants = rng.random(user.size) < FAVOURITE_CATEGORY_ROOM_SHARE
+    fav_anchor = np.maximum(world.user_fav_anchor[user], 0)
+    anchor_room = np.full(user.size, -1, dtype=np.int64)
+    for step in _nearest_first(PURCHASE_ROOM_SEARCH_HOURS):
+        missing = favourite & (anchor_room < 0)
+        if not missing.any():
+            break
+        near = slot + step
+        ok = missing & (near >= 0) & (near < n_slots)
+        found = world.room_by_slot_anchor.sample(np.where(ok, near * params.n_anchors + fav_anchor, -1), rng)
+        anchor_room = np.where(ok, found, anchor_room)
+    room = world.room_by_slot_category.sample(np.where(wants, slot * n_cat + world.user_fav_category[user], -1), rng)
+    room = np.where(anchor_room >= 0, anchor_room, room)
+    room = np.where(room >= 0, room, world.room_by_slot.sample(slot, rng))
+    for step in _nearest_first(PURCHASE_ROOM_SEARCH_HOURS)[1:]:
+        missing = room < 0
+        if not missing.any():
+            break
+        near = slot + step
+        ok = missing & (near >= 0) & (near < n_slots)
+        room = np.where(ok, world.room_by_slot.sample(np.where(ok, near, -1), rng), room)
+    room = np.where(room >= 0, room, world.room_any.sample(np.zeros(user.size, dtype=np.int64), rng))
+    latest = np.maximum(world.room_start[room], world.room_end[room] - durations)
+    return room, np.clip(start, world.room_start[room], latest), anchor_room >= 0
+
+
+def plan_purchase_sessions(world: World, users: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Purchase sessions of the block's customers, timed by the planted BG/NBD process.
+
+    Every purchase becomes a walk of the user's chain that reaches ``pay``, placed so that its first
+    payment falls at the planted time (pushed later by at most a session when two purchases of one
+    user come too close; dropped in the rare case the push leaves the period).
+    """
+    params = world.params
+    customers = users[world.user_is_customer[users]]
+    draws = draw_purchase_times(
+        world.user_rate[customers],
+        world.user_dropout[customers],
+        world.user_first_day[customers],
+        world.user_peak_hour[customers],
+        params.n_days,
+        rng,
+    )
+    user = customers[draws.customer]
+    seg = world.user_segment[user]
+    states, lengths, _ = walk_conditioned(
+        world.cumulative_transitions, seg, np.zeros(0, dtype=np.int64), world.pay_probability, rng
+    )
+    gaps = draw_event_gaps(seg, lengths, rng)
+    offsets, _ = _split_runs(lengths)
+    durations = np.add.reduceat(gaps, offsets) if gaps.size else np.zeros(0, dtype=np.int64)
+    pay_ms = params.start_ms + np.round(draws.day * DAY_MS).astype(np.int64)
+    start = np.maximum(pay_ms - _first_pay_offsets(states, lengths, gaps), params.start_ms)
+    sessions = draw_sessions(world, user, rng)
+    room, start, at_favourite = _purchase_rooms(world, user, start, durations, sessions["favourite"], rng)
+    sessions["favourite"] = at_favourite
+    start = _separate_in_time(user, np.maximum(start, params.start_ms), durations)
+    inside = start + durations <= params.end_ms - 1000
+    keep = np.flatnonzero(inside)
+    spend = rng.gamma(GAMMA_GAMMA_TRUTH["p"], 1.0 / world.user_spend_rate[user[keep]])
+    return {
+        **{k: v[keep] for k, v in sessions.items()},
+        "states": states[_gather_ranges(offsets[keep], lengths[keep])],
+        "lengths": lengths[keep],
+        "gaps": gaps[_gather_ranges(offsets[keep], lengths[keep])],
+        "start": start[keep],
+        "durations": durations[keep],
+        "room": room[keep],
+        "spend": spend,
+        "dropped_user": customers[np.isfinite(draws.dropout_day)],
+        "dropout_ms": params.start_ms
+        + np.round(draws.dropout_day[np.isfinite(draws.dropout_day)] * DAY_MS).astype(np.int64),
+    }
+
+
+def plan_browsing_sessions(
+    world: World, users: np.ndarray, purchases: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Browsing sessions (walks that never pay) that keep each segment paying at its chain's rate.
+
+    A segment with ``P`` purchase sessions gets ``P (1 - q) / q`` browsing sessions (randomly
+    rounded), owned by its users in proportion to their activity and placed around their peak hours.
+    Sessions that come too close to a kept session of the same user are dropped and replaced, up to
+    a few rounds, so the count is met (almost always exactly).
+    """
+    params = world.params
+    n_seg = len(SEGMENTS)
+    q = world.pay_probability
+    paying = np.bincount(purchases["segment"], minlength=n_seg)
+    needed = random_round(expected_mixture_counts(paying, q), rng)
+    fixed_user, fixed_start = purchases["user"], purchases["start"]
+    fixed_end = purchases["start"] + purchases["durations"]
+    parts: list[dict[str, np.ndarray]] = []
+    for _ in range(8):
+        if not needed.any():
+            break
+        owner = allocate_browsing(world, users, needed, rng)
+        seg = world.user_segment[owner]
+        states, lengths, _ = walk_conditioned(world.cumulative_transitions, np.zeros(0, dtype=np.int64), seg, q, rng)
+        gaps = draw_event_gaps(seg, lengths, rng)
+        offsets, _ = _split_runs(lengths)
+        durations = np.add.reduceat(gaps, offsets) if gaps.size else np.zeros(0, dtype=np.int64)
+        sessions = draw_sessions(world, owner, rng)
+        room, start = place_sessions(world, sessions, durations, rng)
+        clash = _conflicts_with(fixed_user, fixed_start, fixed_end, owner, start, start + durations, params.start_ms)
+        candidates = np.flatnonzero(~clash)
+        kept = candidates[drop_overlapping_sessions(owner[candidates], start[candidates], durations[candidates])]
+        kept.sort()
+        part = {k: v[kept] for k, v in sessions.items()}
+        part.update(
+            states=states[_gather_ranges(offsets[kept], lengths[kept])],
+            lengths=lengths[kept],
+            gaps=gaps[_gather_ranges(offsets[kept], lengths[kept])],
+            start=start[kept],
+            durations=durations[kept],
+            room=room[kept],
+            spend=np.full(kept.size, np.nan),
+        )
+        parts.append(part)
+        needed = needed - np.bincount(seg[kept], minlength=n_seg)
+        fixed_user = np.concatenate([fixed_user, owner[kept]])
+        fixed_start = np.concatenate([fixed_start, start[kept]])
+        fixed_end = np.concatenate([fixed_end, start[kept] + durations[kept]])
+    return _concat_sessions(parts)
+
+
+def _concat_sessions(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    keys = (
+        "user",
+        "segment",
+        "favourite",
+        "channel",
+        "states",
+        "lengths",
+        "gaps",
+        "start",
+        "durations",
+        "room",
+        "spend",
+    )
+    if not parts:
+        empty = {k: np.zeros(0, dtype=np.int64) for k in keys}
+        empty.update(states=np.zeros(0, dtype=np.int8), favourite=np.zeros(0, dtype=bool), spend=np.zeros(0))
+        return empty
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+def build_session_events(
+    world: World, users: np.ndarray, rng: np.random.Generator
+) -> tuple[Events, int, dict[str, np.ndarray]]:
     """All events of the human users of a block, sorted by (user, ts).
 
     Returns
@@ -1663,42 +2028,64 @@ def build_session_events(world: World, users: np.ndarray, rng: np.random.Generat
         ``order`` is block-local (0..n_orders-1).
     n_sessions : int
         Sessions kept.
+    purchases : dict of numpy.ndarray
+        ``user`` and ``ts`` (ms) of the first payment of every purchase session.
     """
-    sessions = draw_sessions(world, users, rng)
-    states, lengths = walk_markov_chains(world.cumulative_transitions, sessions["segment"], rng)
-    gaps = draw_event_gaps(sessions["segment"], lengths, rng)
-    offsets, _ = _split_runs(lengths)
-    durations = np.add.reduceat(gaps, offsets) if gaps.size else np.zeros(0, dtype=np.int64)
-    room, start = place_sessions(world, sessions, durations, rng)
-    kept = drop_overlapping_sessions(sessions["user"], start, durations)
-
-    event_index = _gather_ranges(offsets[kept], lengths[kept])
-    new_lengths = lengths[kept]
-    new_offsets, owner = _split_runs(new_lengths)
-    state = states[event_index].astype(np.int64) - 1
-    gap = gaps[event_index]
+    bought = plan_purchase_sessions(world, users, rng)
+    browsing = plan_browsing_sessions(world, users, bought, rng)
+    sessions = _concat_sessions([bought, browsing])
+    order = np.lexsort((sessions["start"], sessions["user"]))
+    offsets, _ = _split_runs(sessions["lengths"])
+    event_index = _gather_ranges(offsets[order], sessions["lengths"][order])
+    lengths = sessions["lengths"][order]
+    new_offsets, owner = _split_runs(lengths)
+    state = sessions["states"][event_index].astype(np.int64) - 1
+    gap = sessions["gaps"][event_index]
     cum = np.cumsum(gap)
-    ts = start[kept][owner] + cum - np.repeat(cum[new_offsets], new_lengths)
-    user = sessions["user"][kept][owner]
-    seg = sessions["segment"][kept][owner]
+    ts = sessions["start"][order][owner] + cum - np.repeat(cum[new_offsets], lengths)
+    seg = sessions["segment"][order][owner]
     n = state.size
     events: Events = {
-        "user": user,
+        "user": sessions["user"][order][owner],
         "ts": ts,
         "ts_text": np.full(n, -1, dtype=np.int64),
         "etype": state,
         "item": np.full(n, -1, dtype=np.int64),
-        "room": room[kept][owner],
+        "room": sessions["room"][order][owner],
         "price": np.full(n, np.nan),
         "quantity": np.full(n, np.nan),
         "order": np.full(n, -1, dtype=np.int64),
-        "channel": sessions["channel"][kept][owner],
+        "channel": sessions["channel"][order][owner],
         "payment": np.full(n, -1, dtype=np.int64),
         "session": owner.astype(np.int64),
     }
-    assign_items(world, events, seg, new_offsets[owner], rng)
-    assign_orders(world, events, seg, rng)
-    return events, int(kept.size)
+    spend = sessions["spend"][order]
+    paid = assign_items(world, events, seg, new_offsets[owner], spend, rng)
+    assign_orders(world, events, seg, paid, rng)
+    first_pay = _first_pay_rows(events["etype"], owner)
+    purchases = {
+        "user": events["user"][first_pay],
+        "ts": events["ts"][first_pay],
+        "value": _session_values(events, owner)[owner[first_pay]],
+        "dropped_user": bought["dropped_user"],
+        "dropout_ms": bought["dropout_ms"],
+    }
+    return events, int(order.size), purchases
+
+
+def _session_values(events: Events, session: np.ndarray) -> np.ndarray:
+    """Sum of price x quantity over the ``pay`` events of every session."""
+    pay = events["etype"] == SESSION_EVENT_TYPES.index("pay")
+    value = np.where(pay, events["price"] * events["quantity"], 0.0)
+    return np.bincount(session, weights=value, minlength=int(session.max()) + 1 if session.size else 0)
+
+
+def _first_pay_rows(etype: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Row of the first ``pay`` event of every session that has one."""
+    pay_rows = np.flatnonzero(etype == SESSION_EVENT_TYPES.index("pay"))
+    first = np.ones(pay_rows.size, dtype=bool)
+    first[1:] = session[pay_rows[1:]] != session[pay_rows[:-1]]
+    return pay_rows[first]
 
 
 def assign_items(
@@ -1706,13 +2093,21 @@ def assign_items(
     events: Events,
     segments: np.ndarray,
     session_first_row: np.ndarray,
+    session_spend: np.ndarray,
     rng: np.random.Generator,
-) -> None:
+) -> np.ndarray:
     """Set ``item`` on item events: ``view_item`` picks an item, later item events reuse the last one viewed.
 
     A viewed item comes from the room's category (:data:`ROOM_CATEGORY_SHARE`) or the user's favourite
     category, drawn by Zipf popularity tilted by the segment's price preference. ``pay`` always
-    refers to the item of the ``order`` just before it.
+    refers to the item of the ``order`` just before it. In a purchase session the item viewed before
+    each paid order is the one of its category whose price fits that order's share of the session's
+    planted spend (:func:`price_paid_orders` then sets the prices).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Rows of paid orders already priced.
     """
     etype = events["etype"]
     item_codes = np.asarray([SESSION_EVENT_TYPES.index(t) for t in ITEM_EVENT_TYPES])
@@ -1724,37 +2119,122 @@ def assign_items(
     category = np.where(rng.random(rows.size) < ROOM_CATEGORY_SHARE, room_cat, fav_cat)
     candidate = np.full(etype.size, -1, dtype=np.int64)
     candidate[rows] = world.item_sampler.sample(segments[rows] * n_cat + category, rng)
+    row_category = np.full(etype.size, -1, dtype=np.int64)
+    row_category[rows] = category
     view = etype == SESSION_EVENT_TYPES.index("view_item")
     last_view = np.maximum.accumulate(np.where(view, np.arange(etype.size), -1))
     has_view = last_view >= session_first_row
+    source = np.where(has_view, last_view, np.arange(etype.size))
+    paid = _paid_order_rows(etype, events["session"])
+    plan = _plan_paid_orders(
+        world, events, segments, paid, candidate[source[paid]], row_category[source[paid]], session_spend, rng
+    )
+    candidate[source[paid]] = plan["item"]
     item = np.where(has_view, candidate[np.maximum(last_view, 0)], candidate)
     item = np.where(is_item, item, -1)
     pay = np.flatnonzero(etype == SESSION_EVENT_TYPES.index("pay"))
     item[pay] = item[pay - 1]
     events["item"] = item
+    price_paid_orders(world, events, paid, plan)
+    done = np.zeros(etype.size, dtype=bool)
+    done[paid] = True
+    return done
 
 
-def assign_orders(world: World, events: Events, segments: np.ndarray, rng: np.random.Generator) -> None:
+def _paid_order_rows(etype: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Rows of ``order`` events directly followed by a ``pay`` of the same session."""
+    order = np.flatnonzero(etype[:-1] == SESSION_EVENT_TYPES.index("order"))
+    followed = (etype[order + 1] == SESSION_EVENT_TYPES.index("pay")) & (session[order + 1] == session[order])
+    return order[followed]
+
+
+FIT_EXTRA_DISCOUNT: float = 0.35
+"""A viewed item is bought at the planted budget if that takes at most this much discount beyond the plan."""
+
+
+def _plan_paid_orders(
+    world: World,
+    events: Events,
+    segments: np.ndarray,
+    paid: np.ndarray,
+    viewed: np.ndarray,
+    category: np.ndarray,
+    session_spend: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Budget, quantity and item of every paid order of a purchase session.
+
+    The session's planted spend is split over its paid orders (uniform Dirichlet shares). The item
+    viewed before the order is bought when its budget fits it: with the fewest units at which the
+    planned discount is enough, the discount that makes the order cost exactly its budget is at most
+    :data:`FIT_EXTRA_DISCOUNT` deeper than planned (a live-room price). Otherwise an item of the same
+    category priced near the budget is bought instead (:func:`match_items_to_budget`).
+    """
+    profile = _profile_arrays()
+    session = events["session"][paid]
+    groups, inverse = np.unique(session, return_inverse=True)
+    budget = split_spend(session_spend[groups], inverse, rng)
+    seg = segments[paid]
+    discounted = rng.random(paid.size) < profile["discount_probability"][seg]
+    level = profile["discount_levels"][seg, rng.integers(0, profile["discount_levels"].shape[1], size=paid.size)]
+    discount = np.where(discounted, level, 0.0)
+    group = world.user_device[events["user"][paid]] == DEVICES.index(DISCRIMINATION_GROUP_VALUE)
+    surcharge = np.where(group, world.surcharge_by_category[category], 0.0)
+    unit_factor = (1.0 - discount) * (1.0 + surcharge)
+    fit_quantity = np.maximum(1.0, np.ceil(budget / (world.item_price[viewed] * unit_factor)))
+    fit_discount = 1.0 - budget / (fit_quantity * world.item_price[viewed] * (1.0 + surcharge))
+    keeps = fit_discount <= discount + FIT_EXTRA_DISCOUNT
+    quantity = 1.0 + rng.poisson(profile["extra_quantity_mean"][seg]).astype(np.float64)
+    dearest = np.zeros(len(CATEGORIES))
+    np.maximum.at(dearest, world.item_category, world.item_price)
+    quantity = np.maximum(quantity, np.ceil(budget / (unit_factor * dearest[category])))
+    matched = match_items_to_budget(
+        budget / (quantity * unit_factor), category, world.item_category, world.item_price, world.item_popularity, rng
+    )
+    return {
+        "item": np.where(keeps, viewed, matched),
+        "budget": budget,
+        "quantity": np.where(keeps, fit_quantity, quantity),
+        "in_group": group,
+    }
+
+
+def price_paid_orders(world: World, events: Events, paid: np.ndarray, plan: dict[str, np.ndarray]) -> None:
+    """Prices of paid orders: ``list price * (1 - discount) * (1 + surcharge)`` with the discount that
+    makes the order cost its planted budget (clipped to ``[0, MAX_DISCOUNT]``, rounded to cents)."""
+    item = events["item"][paid]
+    surcharge = np.where(plan["in_group"], world.surcharge_by_category[world.item_category[item]], 0.0)
+    list_price = world.item_price[item]
+    discount = realised_discount(plan["budget"] / plan["quantity"], list_price, surcharge)
+    events["price"][paid] = np.round(list_price * (1.0 - discount) * (1.0 + surcharge), 2)
+    events["quantity"][paid] = plan["quantity"]
+
+
+def assign_orders(
+    world: World, events: Events, segments: np.ndarray, priced: np.ndarray, rng: np.random.Generator
+) -> None:
     """Order ids, paid unit prices, quantities and payment methods on ``order`` and ``pay`` events.
 
-    Paid price = list price x (1 - discount) x (1 + surcharge), rounded to cents; the discount
-    follows the segment's profile, the surcharge the planted discrimination rule.
+    Orders not yet ``priced`` (those never paid) get list price x (1 - discount) x (1 + surcharge),
+    rounded to cents; the discount follows the segment's profile, the surcharge the planted
+    discrimination rule. ``pay`` rows copy their order.
     """
     etype = events["etype"]
     profile = _profile_arrays()
     orders = np.flatnonzero(etype == SESSION_EVENT_TYPES.index("order"))
-    seg = segments[orders]
-    item = events["item"][orders]
-    discounted = rng.random(orders.size) < profile["discount_probability"][seg]
-    level = profile["discount_levels"][seg, rng.integers(0, profile["discount_levels"].shape[1], size=orders.size)]
+    open_orders = orders[~priced[orders]]
+    seg = segments[open_orders]
+    item = events["item"][open_orders]
+    discounted = rng.random(open_orders.size) < profile["discount_probability"][seg]
+    level = profile["discount_levels"][seg, rng.integers(0, profile["discount_levels"].shape[1], size=open_orders.size)]
     discount = np.where(discounted, level, 0.0)
-    group = world.user_device[events["user"][orders]] == DEVICES.index(DISCRIMINATION_GROUP_VALUE)
+    group = world.user_device[events["user"][open_orders]] == DEVICES.index(DISCRIMINATION_GROUP_VALUE)
     surcharge = np.where(group, world.surcharge_by_category[world.item_category[item]], 0.0)
     price = np.round(world.item_price[item] * (1.0 - discount) * (1.0 + surcharge), 2)
     quantity = 1.0 + rng.poisson(profile["extra_quantity_mean"][seg]).astype(np.float64)
     events["order"][orders] = np.arange(orders.size)
-    events["price"][orders] = price
-    events["quantity"][orders] = quantity
+    events["price"][open_orders] = price
+    events["quantity"][open_orders] = quantity
     pays = np.flatnonzero(etype == SESSION_EVENT_TYPES.index("pay"))
     for column in ("order", "price", "quantity"):
         events[column][pays] = events[column][pays - 1]
@@ -2039,7 +2519,7 @@ def simulate_block(world: World, users: np.ndarray, counters: Counters, rng: np.
     params = world.params
     humans = users[~world.user_is_bot[users]]
     bots = users[world.user_is_bot[users]]
-    human_events, n_sessions = build_session_events(world, humans, rng)
+    human_events, n_sessions, purchases = build_session_events(world, humans, rng)
     human_events["session"] += counters.sessions
     human_events["order"] = np.where(human_events["order"] >= 0, human_events["order"] + counters.orders, -1)
     n_orders = int((human_events["etype"] == SESSION_EVENT_TYPES.index("order")).sum())
@@ -2070,7 +2550,7 @@ def simulate_block(world: World, users: np.ndarray, counters: Counters, rng: np.
     counters.sessions += n_sessions
     counters.orders += n_orders
     counters.comments += comment_rows.size
-    return BlockOutput(events, sessions, comments[0], comments[1], comments[2], dirty)
+    return BlockOutput(events, sessions, comments[0], comments[1], comments[2], dirty, purchases)
 
 
 def _events_table(world: World, events: Events) -> pa.Table:
@@ -2268,7 +2748,7 @@ def simulate(
     out_dir: str | Path,
     *,
     n_users: int = 3000,
-    n_days: int = 28,
+    n_days: int = 56,
     seed: int = SEED,
     start: str | pd.Timestamp = "2026-03-02",
     discrimination: bool = True,
@@ -2341,6 +2821,7 @@ def simulate(
     counters = Counters()
     dirty_parts: list[pd.DataFrame] = []
     pii_values: list[pa.Array] = []
+    purchase_parts: list[dict[str, np.ndarray]] = []
     try:
         blocks = tqdm(_iter_blocks(params.n_users), total=n_blocks, desc="simulate", unit="block", disable=not progress)
         for users, block_seed in zip(blocks, block_seeds, strict=True):
@@ -2348,6 +2829,7 @@ def simulate(
             for name in sinks:
                 sinks[name].add(getattr(block, name))
             dirty_parts.append(block.dirty_rows)
+            purchase_parts.append(block.purchases)
             pii_values.append(block.comment_pii.column("value").combine_chunks())
     finally:
         for sink in sinks.values():
@@ -2355,6 +2837,7 @@ def simulate(
 
     dirty_rows = pd.concat(dirty_parts, ignore_index=True)
     _write_truth(truth, params, world, tables, dirty_rows, pii_values)
+    _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
     _write_dataset_meta(out, params, counters)
     return out
 
@@ -2399,6 +2882,45 @@ def _write_truth(
     )
     values = values.drop_duplicates().tolist()
     (truth / "canaries.json").write_text(json.dumps(values, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+
+def _write_customer_truth(
+    truth: Path, params: SimulationParams, world: World, users: pd.DataFrame, parts: list[dict[str, np.ndarray]]
+) -> None:
+    """Write ``truth/clv.yaml`` (planted parameters) and ``truth/customers.parquet`` (per-user latents)."""
+    (truth / "clv.yaml").write_text(
+        yaml.safe_dump(customer_base_truth(params.n_days), sort_keys=False), encoding="utf-8"
+    )
+    buyer = np.concatenate([p["user"] for p in parts])
+    ts = np.concatenate([p["ts"] for p in parts])
+    value = np.concatenate([p["value"] for p in parts])
+    n = world.user_segment.size
+    count = np.bincount(buyer, minlength=n)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, buyer, ts)
+    dropout = np.full(n, -1, dtype=np.int64)
+    dropout[np.concatenate([p["dropped_user"] for p in parts])] = np.concatenate([p["dropout_ms"] for p in parts])
+    human = ~world.user_is_bot
+    customer = world.user_is_customer
+    frame = pd.DataFrame(
+        {
+            "user_id": users["user_id"].astype("str"),
+            "is_customer": customer,
+            "purchase_rate_per_day": world.user_rate,
+            "dropout_probability": world.user_dropout,
+            "spend_rate": world.user_spend_rate,
+            "mean_spend": np.where(
+                customer, GAMMA_GAMMA_TRUTH["p"] / np.where(customer, world.user_spend_rate, 1.0), np.nan
+            ),
+            "n_purchases": count,
+            "total_spend": np.bincount(buyer, weights=value, minlength=n),
+            "first_purchase_ts": pd.to_datetime(np.where(count > 0, first, 0), unit="ms", utc=True),
+            "dropout_ts": pd.to_datetime(np.where(dropout >= 0, dropout, 0), unit="ms", utc=True),
+        }
+    )
+    frame.loc[count == 0, "first_purchase_ts"] = pd.NaT
+    frame.loc[dropout < 0, "dropout_ts"] = pd.NaT
+    _write_frame(frame[human].reset_index(drop=True), truth / "customers.parquet")
 
 
 def pricing_truth(params: SimulationParams) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def small_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small simulated dataset (planted truth included), shared by the notebook tests."""
     from lsc_utils.simulate import simulate
 
-    return simulate(tmp_path_factory.mktemp("sim") / "data", n_users=1200, n_days=21, seed=7, progress=False)
+    return simulate(tmp_path_factory.mktemp("sim") / "data", n_users=2000, n_days=42, seed=7, progress=False)
 
 
 @pytest.fixture(scope="session")
