@@ -29,7 +29,7 @@ import pandas as pd
 
 from lsc_utils.constants import DEFAULT_SESSION_GAP_MINUTES, PII_COLUMNS
 from lsc_utils.io import Dataset, save_dataset
-from lsc_utils.privacy import key_fingerprint, pseudonymize
+from lsc_utils.pii import key_fingerprint, mask_pii, pseudonymize
 from lsc_utils.schema import RowProblem, epoch_int, out_of_range_timestamps
 
 REASON_ORDER: tuple[str, ...] = (
@@ -302,9 +302,7 @@ def _quarantine_frame(
 
 
 def mask_comment_pii(texts: pd.Series) -> pd.Series:
-    """Mask phones, emails, WeChat and QQ ids inside comment texts (see :func:`lsc_utils.text.mask_pii`)."""
-    from lsc_utils.text import mask_pii
-
+    """Mask phones, emails, WeChat and QQ ids inside comment texts (see :func:`lsc_utils.pii.mask_pii`)."""
     return mask_pii(texts)
 
 
@@ -330,7 +328,7 @@ def clean_dataset(
     raw : Dataset
         Coerced tables with their row problems (``raw.problems``).
     key : bytes
-        Pseudonymization key (:func:`lsc_utils.privacy.load_pseudonym_key`).
+        Pseudonymization key (:func:`lsc_utils.pii.load_pseudonym_key`).
     config : CleaningConfig, optional
         Session gap, valid period and bot threshold.
 

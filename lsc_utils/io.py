@@ -231,12 +231,3 @@ def sha256_file(path: str | Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def notebook_output_dirs(out_dir: str | Path) -> dict[str, Path]:
-    """Create and return a notebook's output folders: root, ``figures/`` and ``tables/``."""
-    root = Path(out_dir)
-    dirs = {"root": root, "figures": root / "figures", "tables": root / "tables"}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
-    return dirs

@@ -15,12 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lsc_utils.io import notebook_output_dirs
-
 GLUE_MIMETYPE = "application/vnd.lsc-lab.glue+json"
 SIGNIFICANT_DIGITS = 6
 
 _context: dict[str, Path] = {}
+
+
+def notebook_output_dirs(out_dir: str | Path) -> dict[str, Path]:
+    """Create and return a notebook's output folders: root, ``figures/`` and ``tables/``."""
+    root = Path(out_dir)
+    dirs = {"root": root, "figures": root / "figures", "tables": root / "tables"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
 
 
 def start_notebook(out_dir: str | Path) -> dict[str, Path]:

@@ -152,7 +152,8 @@ Topics, questions, timelines, engagement, PII
     stop words (``resources/stopwords.txt``); :func:`room_keywords` (TF-IDF with one document per
     room); :func:`is_question`; :func:`room_timeline` and :func:`detect_drops` (rule documented
     there); :func:`engagement_conversion` (DuckDB) with :func:`engagement_spearman`;
-    :func:`find_pii` / :func:`mask_pii` for phone numbers, e-mail addresses, WeChat and QQ ids.
+    :func:`find_pii` / :func:`mask_pii` (defined in :mod:`lsc_utils.pii`, re-exported here) for phone
+    numbers, e-mail addresses, WeChat and QQ ids.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ from sklearn.base import BaseEstimator
 
 from lsc_utils.constants import PURCHASE_EVENTS, SEED
 from lsc_utils.io import read_csv, require_columns
+from lsc_utils.pii import PII_KINDS, find_pii, mask_pii
+from lsc_utils.pii import arrow_strings as _arrow_strings
+from lsc_utils.pii import as_text_series as _as_text_series
 from lsc_utils.schema import DatasetError
 
 __all__ = [
@@ -269,20 +273,6 @@ def _resource(name: str) -> Any:
     return importlib_resources.files("lsc_utils").joinpath("resources", name)
 
 
-def _as_text_series(texts: Iterable[Any] | pd.Series, parameter: str = "texts", function: str = "") -> pd.Series:
-    """Texts as a pandas ``str`` Series (nulls become ``""``), keeping a Series' index."""
-    if isinstance(texts, (str, bytes)):
-        where = f" of {function}" if function else ""
-        raise TypeError(
-            f"The '{parameter}' parameter{where} must be a sequence of strings (list, array or Series). "
-            f"Got a single {type(texts).__name__} instead; wrap it in a list."
-        )
-    series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
-    if series.dtype != "str":
-        series = series.where(series.notna(), "").astype("str")
-    return series.fillna("")
-
-
 def _check_choice(value: Any, allowed: Sequence[Any], parameter: str, function: str) -> None:
     if value not in allowed:
         raise ValueError(
@@ -335,11 +325,6 @@ _SPACES_RE2 = r"[\s\x{b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{202
 """Every character Python's ``str.split()`` treats as white space (RE2 syntax)."""
 
 _RUN_SEPARATOR = "\x00"
-
-
-def _arrow_strings(texts: pd.Series | Sequence[str]) -> pa.Array:
-    values = texts.to_numpy(dtype=object) if isinstance(texts, pd.Series) else list(texts)
-    return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
 def _run_caps(codes: np.ndarray) -> np.ndarray:
@@ -2712,100 +2697,6 @@ def engagement_spearman(
             rho, p_value = float(result.statistic), float(result.pvalue)
         rows.append((metric, rho, p_value, len(pair)))
     return pd.DataFrame(rows, columns=["metric", "rho", "p_value", "n_rooms"])
-
-
-# --------------------------------------------------------------------------------------------------
-# PII spans
-# --------------------------------------------------------------------------------------------------
-
-PII_KINDS: tuple[str, ...] = ("EMAIL", "WECHAT", "QQ", "PHONE")
-"""PII kinds, in matching priority (an e-mail wins over a QQ number inside it)."""
-
-_PII_PATTERNS: dict[str, str] = {
-    "EMAIL": r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-    "WECHAT": (
-        r"(?i:(?<![a-z])(?:微信号?|威信|薇信|维信|v信|wechat(?:\s*id)?|weixin|vx|wx|(?:加|\+)\s*v)(?:号)?)"
-        r"\s*[:：]?\s*(?:是\s*)?[A-Za-z][-_A-Za-z0-9]{5,19}(?![-_A-Za-z0-9])"
-    ),
-    "QQ": r"(?i:(?<![a-z])(?:qq|扣扣|企鹅号)(?:号|群)?)\s*[:：]?\s*(?:是\s*)?[1-9]\d{4,10}(?!\d)",
-    "PHONE": (
-        r"(?<![\d+])(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)"
-        r"|\+(?=(?:[\s.()-]*\d){8})[1-9]\d{0,2}(?:[\s.-]?(?:\(\d{1,4}\)|\d{1,4})){2,6}(?!\d)"
-        r"|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"
-    ),
-}
-_PII_RE = re.compile("|".join(f"(?P<{kind}>{_PII_PATTERNS[kind]})" for kind in PII_KINDS))
-_PII_ANY_RE = re.compile("|".join(f"(?:{_PII_PATTERNS[kind]})" for kind in PII_KINDS))
-_PII_PREFILTER_RE2 = r"@|\+|\d{4}|(?i:微信|威信|薇信|维信|v信|wechat|weixin|vx|wx|qq|扣扣|企鹅|加\s*v)"
-"""A necessary condition of every PII pattern, in RE2 syntax: only rows matching it are searched
-with the (slower) Python patterns."""
-
-
-def _pii_candidates(series: pd.Series) -> np.ndarray:
-    """Boolean mask of texts that contain PII (RE2 prefilter, then the exact Python patterns)."""
-    mask = pc.match_substring_regex(_arrow_strings(series), _PII_PREFILTER_RE2).to_numpy(zero_copy_only=False)
-    if mask.any():
-        mask[mask] = series[mask].str.contains(_PII_ANY_RE, regex=True).to_numpy(dtype=bool)
-    return mask
-
-
-def _mask_match(match: re.Match[str]) -> str:
-    return f"[{match.lastgroup}]"
-
-
-def mask_pii(texts: Iterable[str] | pd.Series) -> pd.Series:
-    """Replace phone numbers, e-mails, WeChat and QQ ids by ``[PHONE]``, ``[EMAIL]``, ``[WECHAT]``, ``[QQ]``.
-
-    Phones: Chinese mobiles ``1[3-9]`` + 9 digits (optionally ``+86``/``0086``, spaces or dashes
-    between 3-4-4 groups) not inside a longer digit run, international numbers starting with ``+``
-    and at least 8 digits, Chinese landlines ``0xx(x)-xxxxxxx(x)``. WeChat/QQ: a keyword (微信, v信,
-    vx, wx, wechat, 加v / qq, 扣扣, 企鹅号) followed by an id. Prices (``¥199``), ``666`` and order
-    numbers stay unless they look exactly like a mobile number. The whole span (keyword included)
-    is replaced.
-
-    Parameters
-    ----------
-    texts : sequence of str or pandas.Series
-
-    Returns
-    -------
-    pandas.Series
-        Masked texts (same index as a Series input; nulls stay null).
-    """
-    series = _as_text_series(texts, function="mask_pii")
-    null = (texts.isna() if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object).isna()).to_numpy()
-    found = _pii_candidates(series)
-    masked = series.to_numpy(dtype=object).copy()
-    if found.any():
-        masked[found] = series[found].str.replace(_PII_RE, _mask_match, regex=True).to_numpy(dtype=object)
-    masked[null] = None
-    return pd.Series(masked, index=series.index, dtype="str")
-
-
-def find_pii(texts: Iterable[str] | pd.Series) -> pd.DataFrame:
-    """PII spans in each text (same patterns as :func:`mask_pii`).
-
-    Candidate texts are found with a vectorized RE2 prefilter and the exact patterns; spans are
-    then read from those texts only.
-
-    Parameters
-    ----------
-    texts : sequence of str or pandas.Series
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``row`` (index label of the text), ``kind``, ``start``, ``end``, ``match``.
-    """
-    series = _as_text_series(texts, function="find_pii")
-    candidates = series[_pii_candidates(series)]
-    rows = [
-        (label, m.lastgroup, m.start(), m.end(), m.group(0))
-        for label, text in candidates.items()
-        for m in _PII_RE.finditer(text)
-    ]
-    frame = pd.DataFrame(rows, columns=["row", "kind", "start", "end", "match"])
-    return frame.astype({"kind": "str", "start": "int64", "end": "int64", "match": "str"})
 
 
 # --------------------------------------------------------------------------------------------------

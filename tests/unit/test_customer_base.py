@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from lsc_utils import portraits
-from lsc_utils.customer_base import (
+from lsc_utils.simulate import MARKOV_STATES, SEGMENTS, build_transition_matrices, walk_markov_chains
+from lsc_utils.simulate.customer_base import (
     BGNBD_TRUTH,
     GAMMA_GAMMA_TRUTH,
     draw_customer_latents,
@@ -19,7 +20,6 @@ from lsc_utils.customer_base import (
     realised_discount,
     split_spend,
 )
-from lsc_utils.simulate import MARKOV_STATES, SEGMENTS, build_transition_matrices, walk_markov_chains
 
 
 def test_rank_assign_keeps_the_values_and_follows_the_scores() -> None:

@@ -16,7 +16,6 @@ from sklearn.preprocessing import StandardScaler
 
 from lsc_utils import simulate as simulate_module
 from lsc_utils.constants import CHANNELS, EVENT_TYPES
-from lsc_utils.customer_base import MAX_DISCOUNT
 from lsc_utils.io import load_dataset, read_meta, sha256_file
 from lsc_utils.schema import validate_table
 from lsc_utils.simulate import (
@@ -41,6 +40,7 @@ from lsc_utils.simulate import (
     users_for_events,
     walk_markov_chains,
 )
+from lsc_utils.simulate.customer_base import MAX_DISCOUNT
 
 SMALL = {"n_users": 300, "n_days": 7, "seed": 3, "progress": False}
 MEDIUM = {"n_users": 1500, "n_days": 42, "seed": 11, "progress": False}
@@ -122,7 +122,7 @@ def test_different_seed_gives_different_data(small: Path, tmp_path: Path) -> Non
 
 
 def test_chunk_size_changes_row_groups_not_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulate_module, "USERS_PER_BLOCK", 100)
+    monkeypatch.setattr(simulate_module.writer, "USERS_PER_BLOCK", 100)
     one = simulate(tmp_path / "one", **SMALL)
     chunked = simulate(tmp_path / "chunked", **SMALL, chunk_events=1000)
     assert pq.ParquetFile(one / "events.parquet").num_row_groups == 1

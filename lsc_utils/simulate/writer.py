@@ -1,0 +1,542 @@
+""":func:`simulate`: parameters, user blocks, Parquet sinks, truth files and ``dataset.yaml``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+from tqdm.auto import tqdm
+
+from lsc_utils.checks import check_int
+from lsc_utils.constants import CHANNELS, DEFAULT_SESSION_GAP_MINUTES, EVENT_TYPES, SEED
+from lsc_utils.io import write_meta
+from lsc_utils.simulate.chains import transition_table
+from lsc_utils.simulate.customer_base import (
+    GAMMA_GAMMA_TRUTH,
+    customer_base_truth,
+)
+from lsc_utils.simulate.helpers import _format_ids, _format_ms_timestamps, _take_strings
+from lsc_utils.simulate.noise import build_bot_events, compose_comments, inject_dirty_rows
+from lsc_utils.simulate.sessions import BlockOutput, Counters, Events, _concat, _take, build_session_events
+from lsc_utils.simulate.vocab import (
+    DEFAULT_DIRTY_RATES,
+    DIRTY_KINDS,
+    DISCRIMINATION_CATEGORIES,
+    DISCRIMINATION_GROUP_COLUMN,
+    DISCRIMINATION_GROUP_VALUE,
+    DISCRIMINATION_SURCHARGE,
+    EVENT_VOCABULARY,
+    LANGUAGES,
+    PAYMENT_METHODS,
+    PII_KINDS,
+    SEGMENT_PROFILES,
+    SEGMENTS,
+    SENTIMENT_LABELS,
+    SESSION_EVENT_TYPES,
+    TRUTH_DIR,
+    UNPARSEABLE_TIMESTAMPS,
+    USERS_PER_BLOCK,
+)
+from lsc_utils.simulate.world import SimulationParams, World, build_world
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("ts", pa.string()),
+        ("event_type", pa.string()),
+        ("item_id", pa.string()),
+        ("room_id", pa.string()),
+        ("price", pa.float64()),
+        ("quantity", pa.float64()),
+        ("order_id", pa.string()),
+        ("channel", pa.string()),
+        ("payment_method", pa.string()),
+    ]
+)
+COMMENTS_SCHEMA = pa.schema(
+    [
+        ("comment_id", pa.string()),
+        ("room_id", pa.string()),
+        ("user_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("text", pa.string()),
+        ("lang", pa.string()),
+    ]
+)
+SESSIONS_SCHEMA = pa.schema([("event_row", pa.int64()), ("session", pa.string())])
+LABELS_SCHEMA = pa.schema([("comment_id", pa.string()), ("label", pa.string()), ("lang", pa.string())])
+PII_SCHEMA = pa.schema([("comment_id", pa.string()), ("kind", pa.string()), ("value", pa.string())])
+ORDER_ID_WIDTH = 9
+SESSION_ID_WIDTH = 8
+COMMENT_ID_WIDTH = 8
+
+
+def simulate_block(world: World, users: np.ndarray, counters: Counters, rng: np.random.Generator) -> BlockOutput:
+    """Simulate the users of one block and render their rows as Arrow tables.
+
+    ``counters`` (global row, session, order and comment numbers) are advanced in place.
+    """
+    params = world.params
+    humans = users[~world.user_is_bot[users]]
+    bots = users[world.user_is_bot[users]]
+    human_events, n_sessions, purchases = build_session_events(world, humans, rng)
+    human_events["session"] += counters.sessions
+    human_events["order"] = np.where(human_events["order"] >= 0, human_events["order"] + counters.orders, -1)
+    n_orders = int((human_events["etype"] == SESSION_EVENT_TYPES.index("order")).sum())
+    merged = _concat([human_events, build_bot_events(world, bots, rng)])
+    order = np.lexsort((merged["ts"], merged["user"]))
+    merged = _take(merged, order)
+    is_bot_row = world.user_is_bot[merged["user"]]
+    if params.dirty:
+        merged, kind = inject_dirty_rows(merged, is_bot_row, params.dirty_rates, rng)
+    else:
+        kind = np.where(is_bot_row, DIRTY_KINDS.index("bot_user"), -1)
+
+    rows = counters.rows + np.arange(merged["user"].size, dtype=np.int64)
+    clean = kind < 0
+    sessions = pa.table(
+        {
+            "event_row": pa.array(rows[clean]),
+            "session": _format_ids("S", merged["session"][clean] + 1, SESSION_ID_WIDTH),
+        },
+        schema=SESSIONS_SCHEMA,
+    )
+    dirty = pd.DataFrame({"row": rows[~clean], "kind": kind[~clean]})
+    comment_rows = np.flatnonzero(clean & (merged["etype"] == SESSION_EVENT_TYPES.index("comment")))
+    comments = _comment_tables(world, merged, comment_rows, counters.comments, rng)
+    events = _events_table(world, merged)
+
+    counters.rows += merged["user"].size
+    counters.sessions += n_sessions
+    counters.orders += n_orders
+    counters.comments += comment_rows.size
+    return BlockOutput(events, sessions, comments[0], comments[1], comments[2], dirty, purchases)
+
+
+def _events_table(world: World, events: Events) -> pa.Table:
+    """Render internal event columns as the canonical raw events table (``ts`` as ISO strings)."""
+    ts_text = events["ts_text"]
+    ts = _format_ms_timestamps(events["ts"])
+    if (ts_text >= 0).any():
+        garbage = _take_strings(pa.array(UNPARSEABLE_TIMESTAMPS, type=pa.string()), ts_text)
+        ts = pc.if_else(pa.array(ts_text >= 0), garbage, ts)
+    order = events["order"]
+    return pa.table(
+        {
+            "user_id": _take_strings(world.user_ids, events["user"]),
+            "ts": ts,
+            "event_type": _take_strings(pa.array(EVENT_VOCABULARY, type=pa.string()), events["etype"]),
+            "item_id": _take_strings(world.item_ids, events["item"]),
+            "room_id": _take_strings(world.room_ids, events["room"]),
+            "price": pa.array(events["price"], mask=np.isnan(events["price"])),
+            "quantity": pa.array(events["quantity"], mask=np.isnan(events["quantity"])),
+            "order_id": pc.if_else(
+                pa.array(order >= 0),
+                _format_ids("O", np.maximum(order, 0) + 1, ORDER_ID_WIDTH),
+                pa.scalar(None, pa.string()),
+            ),
+            "channel": _take_strings(pa.array(CHANNELS, type=pa.string()), events["channel"]),
+            "payment_method": _take_strings(pa.array(PAYMENT_METHODS, type=pa.string()), events["payment"]),
+        },
+        schema=EVENTS_SCHEMA,
+    )
+
+
+def _comment_tables(
+    world: World,
+    events: Events,
+    rows: np.ndarray,
+    first_number: int,
+    rng: np.random.Generator,
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Comments table, sentiment labels and planted PII of the comment events at ``rows``."""
+    users, rooms = events["user"][rows], events["room"][rows]
+    composed = compose_comments(world, users, rooms, rng)
+    ids = _format_ids("C", first_number + np.arange(1, rows.size + 1), COMMENT_ID_WIDTH)
+    lang = _take_strings(pa.array(LANGUAGES, type=pa.string()), composed["lang"])
+    comments = pa.table(
+        {
+            "comment_id": ids,
+            "room_id": _take_strings(world.room_ids, rooms),
+            "user_id": _take_strings(world.user_ids, users),
+            "ts": pa.array(events["ts"][rows] * 1000, type=pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "text": composed["text"],
+            "lang": lang,
+        },
+        schema=COMMENTS_SCHEMA,
+    )
+    labels = pa.table(
+        {
+            "comment_id": ids,
+            "label": _take_strings(pa.array(SENTIMENT_LABELS, type=pa.string()), composed["label"]),
+            "lang": lang,
+        },
+        schema=LABELS_SCHEMA,
+    )
+    pii = pa.table(
+        {
+            "comment_id": pc.take(ids, pa.array(composed["pii_rows"], type=pa.int64())),
+            "kind": _take_strings(pa.array(PII_KINDS, type=pa.string()), composed["pii_kind"]),
+            "value": composed["pii_value"],
+        },
+        schema=PII_SCHEMA,
+    )
+    return comments, labels, pii
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+
+class ParquetSink:
+    """Append Arrow tables to one Parquet file, one row group per ``min_rows`` buffered rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, min_rows: int) -> None:
+        self.path = path
+        self.schema = schema
+        self.min_rows = min_rows
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._writer = pq.ParquetWriter(path, schema)
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        """Buffer ``table``; flush a row group once enough rows are buffered."""
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        if self._buffered >= self.min_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one row group."""
+        if self._buffer:
+            table = pa.concat_tables(self._buffer)
+            if table.num_rows:
+                self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            self.rows += table.num_rows
+        self._buffer, self._buffered = [], 0
+
+    def close(self) -> None:
+        """Flush and close the file (an empty table is still a valid Parquet file)."""
+        self.flush()
+        self._writer.close()
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _iter_blocks(n_users: int) -> Iterator[np.ndarray]:
+    for first in range(0, n_users, USERS_PER_BLOCK):
+        yield np.arange(first, min(first + USERS_PER_BLOCK, n_users))
+
+
+def check_params(
+    n_users: int,
+    n_days: int,
+    seed: int,
+    start: str | pd.Timestamp,
+    discrimination: bool,
+    dirty: bool,
+    chunk_events: int,
+    n_items: int | None,
+    n_anchors: int | None,
+    dirty_rates: Mapping[str, float] | None,
+) -> SimulationParams:
+    """Validate the arguments of :func:`simulate` and fill derived defaults.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, what was expected and what was given.
+    """
+    check_int(n_users, "n_users", "simulate", 50)
+    check_int(n_days, "n_days", "simulate", 1)
+    check_int(seed, "seed", "simulate", 0)
+    check_int(chunk_events, "chunk_events", "simulate", 1000)
+    for name, value in (("discrimination", discrimination), ("dirty", dirty)):
+        if not isinstance(value, bool):
+            raise ValueError(f"The '{name}' parameter of simulate must be a bool. Got {value!r} instead.")
+    try:
+        start_ts = pd.Timestamp(start)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"The 'start' parameter of simulate must be an ISO date like '2026-03-02'. Got {start!r} instead."
+        ) from None
+    start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
+    start_ts = start_ts.normalize()
+    if n_items is None:
+        n_items = max(200, n_users // 4)
+    if n_anchors is None:
+        n_anchors = max(20, n_users // 40)
+    check_int(n_items, "n_items", "simulate", 20)
+    check_int(n_anchors, "n_anchors", "simulate", 5)
+    rates = dict(DEFAULT_DIRTY_RATES)
+    if dirty_rates is not None:
+        unknown = sorted(set(dirty_rates) - set(DIRTY_KINDS))
+        if unknown:
+            raise ValueError(
+                f"The 'dirty_rates' parameter of simulate has unknown kinds {unknown}. Expected keys among {list(DIRTY_KINDS)}."
+            )
+        for kind, rate in dirty_rates.items():
+            if not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 0.05:
+                raise ValueError(
+                    f"The 'dirty_rates' parameter of simulate must map kinds to rates in [0, 0.05]. Got {kind}={rate!r} instead."
+                )
+            rates[kind] = float(rate)
+    return SimulationParams(
+        n_users=int(n_users),
+        n_days=int(n_days),
+        seed=int(seed),
+        start=start_ts,
+        discrimination=discrimination,
+        dirty=dirty,
+        chunk_events=int(chunk_events),
+        n_items=int(n_items),
+        n_anchors=int(n_anchors),
+        dirty_rates=rates,
+    )
+
+
+def simulate(
+    out_dir: str | Path,
+    *,
+    n_users: int = 3000,
+    n_days: int = 56,
+    seed: int = SEED,
+    start: str | pd.Timestamp = "2026-03-02",
+    discrimination: bool = True,
+    dirty: bool = True,
+    chunk_events: int = 1_000_000,
+    progress: bool = True,
+    n_items: int | None = None,
+    n_anchors: int | None = None,
+    dirty_rates: Mapping[str, float] | None = None,
+) -> Path:
+    """Simulate a live-streaming-commerce platform and write a canonical dataset with planted truth.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Dataset folder to write (created; existing files of the same names are replaced).
+    n_users : int, default 3000
+        Users, bots included (>= 50). :func:`users_for_events` converts a target number of events.
+    n_days : int, default 28
+        Simulated days, starting at ``start`` 00:00 UTC.
+    seed : int, default 42
+        Seed of the only random source, ``numpy.random.SeedSequence(seed)``.
+    start : str or Timestamp, default "2026-03-02"
+        First simulated day (UTC).
+    discrimination : bool, default True
+        Plant the iOS price surcharge of :data:`DISCRIMINATION_SURCHARGE` in
+        :data:`DISCRIMINATION_CATEGORIES`; False gives every user the same price rule.
+    dirty : bool, default True
+        Inject dirty rows and bot users (recorded in ``truth/dirty_rows.parquet``).
+    chunk_events : int, default 1_000_000
+        Rows buffered before a Parquet row group is written (bounds memory; does not change content).
+    progress : bool, default True
+        Show a tqdm progress bar over user blocks.
+    n_items, n_anchors : int, optional
+        Catalogue size and number of anchors (defaults ``max(200, n_users // 4)`` and
+        ``max(20, n_users // 40)``).
+    dirty_rates : mapping of str to float, optional
+        Override entries of :data:`DEFAULT_DIRTY_RATES`.
+
+    Returns
+    -------
+    Path
+        The dataset folder.
+
+    Examples
+    --------
+    >>> from lsc_utils.simulate import simulate
+    >>> path = simulate("data/sim", n_users=3000, n_days=28, progress=False)  # doctest: +SKIP
+    """
+    params = check_params(
+        n_users, n_days, seed, start, discrimination, dirty, chunk_events, n_items, n_anchors, dirty_rates
+    )
+    out = Path(out_dir)
+    truth = out / TRUTH_DIR
+    truth.mkdir(parents=True, exist_ok=True)
+    world_seed, blocks_seed = np.random.SeedSequence(params.seed).spawn(2)
+    world, tables = build_world(params, np.random.default_rng(world_seed))
+    for name in ("users", "items", "rooms"):
+        _write_frame(tables[name], out / f"{name}.parquet")
+
+    n_blocks = math.ceil(params.n_users / USERS_PER_BLOCK)
+    block_seeds = blocks_seed.spawn(n_blocks)
+    sinks = {
+        "events": ParquetSink(out / "events.parquet", EVENTS_SCHEMA, params.chunk_events),
+        "comments": ParquetSink(out / "comments.parquet", COMMENTS_SCHEMA, params.chunk_events),
+        "sessions": ParquetSink(truth / "sessions.parquet", SESSIONS_SCHEMA, params.chunk_events),
+        "comment_labels": ParquetSink(truth / "comment_labels.parquet", LABELS_SCHEMA, params.chunk_events),
+        "comment_pii": ParquetSink(truth / "comment_pii.parquet", PII_SCHEMA, params.chunk_events),
+    }
+    counters = Counters()
+    dirty_parts: list[pd.DataFrame] = []
+    pii_values: list[pa.Array] = []
+    purchase_parts: list[dict[str, np.ndarray]] = []
+    try:
+        blocks = tqdm(_iter_blocks(params.n_users), total=n_blocks, desc="simulate", unit="block", disable=not progress)
+        for users, block_seed in zip(blocks, block_seeds, strict=True):
+            block = simulate_block(world, users, counters, np.random.default_rng(block_seed))
+            for name in sinks:
+                sinks[name].add(getattr(block, name))
+            dirty_parts.append(block.dirty_rows)
+            purchase_parts.append(block.purchases)
+            pii_values.append(block.comment_pii.column("value").combine_chunks())
+    finally:
+        for sink in sinks.values():
+            sink.close()
+
+    dirty_rows = pd.concat(dirty_parts, ignore_index=True)
+    _write_truth(truth, params, world, tables, dirty_rows, pii_values)
+    _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
+    _write_dataset_meta(out, params, counters)
+    return out
+
+
+def _write_truth(
+    truth: Path,
+    params: SimulationParams,
+    world: World,
+    tables: dict[str, pd.DataFrame],
+    dirty_rows: pd.DataFrame,
+    pii_values: list[pa.Array],
+) -> None:
+    """Write the small truth files (segments, traits, transitions, pricing, dirty rows, bots, canaries)."""
+    traits = tables["user_traits"]
+    _write_frame(traits[["user_id", "segment"]], truth / "segments.parquet")
+    _write_frame(traits, truth / "user_traits.parquet")
+    _write_frame(transition_table(), truth / "transitions.parquet")
+    dirty = pd.DataFrame(
+        {
+            "table": pd.Series(["events"] * len(dirty_rows), dtype="str"),
+            "row": dirty_rows["row"].astype(np.int64),
+            "kind": pd.Series(np.asarray(DIRTY_KINDS)[dirty_rows["kind"].to_numpy(dtype=np.int64)], dtype="str"),
+        }
+    )
+    _write_frame(dirty, truth / "dirty_rows.parquet")
+    bots = np.flatnonzero(world.user_is_bot)
+    bot_table = pd.DataFrame(
+        {
+            "user_id": tables["users"]["user_id"].to_numpy()[bots],
+            "n_events": world.bot_events[bots] // np.maximum(world.bot_stretches[bots], 1) * world.bot_stretches[bots],
+            "n_stretches": world.bot_stretches[bots],
+        }
+    )
+    bot_table["user_id"] = bot_table["user_id"].astype("str")
+    _write_frame(bot_table, truth / "bots.parquet")
+    (truth / "pricing.yaml").write_text(yaml.safe_dump(pricing_truth(params), sort_keys=False), encoding="utf-8")
+    canaries = tables["canaries"]
+    values = pd.concat(
+        [canaries["token"], canaries["name"], canaries["phone"], canaries["email"]]
+        + [pd.Series(v.to_pylist(), dtype="str") for v in pii_values],
+        ignore_index=True,
+    )
+    values = values.drop_duplicates().tolist()
+    (truth / "canaries.json").write_text(json.dumps(values, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+
+def _write_customer_truth(
+    truth: Path, params: SimulationParams, world: World, users: pd.DataFrame, parts: list[dict[str, np.ndarray]]
+) -> None:
+    """Write ``truth/clv.yaml`` (planted parameters) and ``truth/customers.parquet`` (per-user latents)."""
+    (truth / "clv.yaml").write_text(
+        yaml.safe_dump(customer_base_truth(params.n_days), sort_keys=False), encoding="utf-8"
+    )
+    buyer = np.concatenate([p["user"] for p in parts])
+    ts = np.concatenate([p["ts"] for p in parts])
+    value = np.concatenate([p["value"] for p in parts])
+    n = world.user_segment.size
+    count = np.bincount(buyer, minlength=n)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, buyer, ts)
+    dropout = np.full(n, -1, dtype=np.int64)
+    dropout[np.concatenate([p["dropped_user"] for p in parts])] = np.concatenate([p["dropout_ms"] for p in parts])
+    human = ~world.user_is_bot
+    customer = world.user_is_customer
+    frame = pd.DataFrame(
+        {
+            "user_id": users["user_id"].astype("str"),
+            "is_customer": customer,
+            "purchase_rate_per_day": world.user_rate,
+            "dropout_probability": world.user_dropout,
+            "spend_rate": world.user_spend_rate,
+            "mean_spend": np.where(
+                customer, GAMMA_GAMMA_TRUTH["p"] / np.where(customer, world.user_spend_rate, 1.0), np.nan
+            ),
+            "n_purchases": count,
+            "total_spend": np.bincount(buyer, weights=value, minlength=n),
+            "first_purchase_ts": pd.to_datetime(np.where(count > 0, first, 0), unit="ms", utc=True),
+            "dropout_ts": pd.to_datetime(np.where(dropout >= 0, dropout, 0), unit="ms", utc=True),
+        }
+    )
+    frame.loc[count == 0, "first_purchase_ts"] = pd.NaT
+    frame.loc[dropout < 0, "dropout_ts"] = pd.NaT
+    _write_frame(frame[human].reset_index(drop=True), truth / "customers.parquet")
+
+
+def pricing_truth(params: SimulationParams) -> dict[str, Any]:
+    """The planted pricing rules as written to ``truth/pricing.yaml``."""
+    return {
+        "price_formula": "paid unit price = round(list_price * (1 - discount) * (1 + surcharge), 2) on order and pay events",
+        "discrimination": params.discrimination,
+        "rules": (
+            [
+                {
+                    "table": "users",
+                    "group_column": DISCRIMINATION_GROUP_COLUMN,
+                    "group_value": DISCRIMINATION_GROUP_VALUE,
+                    "categories": list(DISCRIMINATION_CATEGORIES),
+                    "surcharge": DISCRIMINATION_SURCHARGE,
+                    "note": "device is drawn independently of segment, so the surcharge is not confounded by discounts",
+                }
+            ]
+            if params.discrimination
+            else []
+        ),
+        "baseline_discounts": {
+            s: {
+                "probability": SEGMENT_PROFILES[s].discount_probability,
+                "levels": list(SEGMENT_PROFILES[s].discount_levels),
+                "level_choice": "uniform",
+            }
+            for s in SEGMENTS
+        },
+    }
+
+
+def _write_dataset_meta(out: Path, params: SimulationParams, counters: Counters) -> None:
+    end = params.start + pd.Timedelta(days=params.n_days)
+    meta = {
+        "name": f"lsc_simulated_seed{params.seed}",
+        "source": "simulated",
+        "licence": "CC0-1.0 (synthetic data generated by lsc_utils.simulate)",
+        "timezone": "UTC",
+        "tables": ["users", "items", "rooms", "events", "comments"],
+        "event_types": [t for t in EVENT_TYPES if t in SESSION_EVENT_TYPES],
+        "period": {"start": params.start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": end.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "simulated": True,
+        "seed": params.seed,
+        "params": params.to_meta(),
+        "rows": {
+            "events": counters.rows,
+            "comments": counters.comments,
+            "sessions": counters.sessions,
+            "orders": counters.orders,
+        },
+        "session_gap_minutes": DEFAULT_SESSION_GAP_MINUTES,
+        "truth": sorted(p.name for p in (out / TRUTH_DIR).iterdir()),
+    }
+    write_meta(meta, out)
