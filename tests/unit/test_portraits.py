@@ -1063,3 +1063,40 @@ def test_segment_habits_degrade_without_columns() -> None:
     assert habits[["typical_hour", "main_channel", "main_channel_share", "top_category"]].isna().all().all()
     with pytest.raises(ValueError, match="one label per portrait row \\(3\\). Got 2 instead"):
         P.describe_segment_habits(frame, [0, 1])
+
+
+def test_session_transactions_count_each_paying_session_at_its_first_payment() -> None:
+    """Two paying sessions on one day are two transactions; times are exact; T runs to local midnight."""
+    ts = pd.to_datetime(
+        [
+            "2026-03-02 10:00",  # s1: first purchase
+            "2026-03-02 10:05",  # s1: second pay of the same session (same transaction)
+            "2026-03-02 20:00",  # s2: same day, new session
+            "2026-03-04 08:00",  # s3
+            "2026-03-06 12:00",  # s4: holdout
+        ],
+        utc=True,
+    )
+    events = pd.DataFrame(
+        {
+            "user_id": ["a"] * 5,
+            "ts": ts,
+            "event_type": ["pay"] * 5,
+            "session_id": ["s1", "s1", "s2", "s3", "s4"],
+            "price": [10.0, 5.0, 20.0, 30.0, 40.0],
+            "quantity": [1.0] * 5,
+        }
+    )
+    s = P.summarize_transactions(events, "2026-03-04", unit="D", observation_end="2026-03-06", transaction="session")
+    row = s.loc["a"]
+    assert row["frequency"] == 2  # s2 and s3 after the first
+    assert row["recency"] == pytest.approx(46 / 24)  # 10:00 on the 2nd to 08:00 on the 4th
+    assert row["T"] == pytest.approx(62 / 24)  # to midnight after 2026-03-04
+    assert row["monetary_value"] == pytest.approx(25.0)  # mean of 20 and 30
+    assert row["frequency_holdout"] == 1 and row["monetary_value_holdout"] == pytest.approx(40.0)
+    day = P.summarize_transactions(events, "2026-03-04", unit="D", observation_end="2026-03-06")
+    assert day.loc["a", "frequency"] == 1  # the day convention merges the two sessions of the 2nd
+    with pytest.raises(ValueError, match="'transaction' parameter"):
+        P.summarize_transactions(events, "2026-03-04", transaction="order")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="session_id"):
+        P.summarize_transactions(events.drop(columns="session_id"), "2026-03-04", transaction="session")
