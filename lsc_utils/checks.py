@@ -1,4 +1,7 @@
-"""Parameter checks shared by the analysis modules; messages name the parameter, its owner and the value."""
+"""Parameter and column checks shared by every module; messages name the parameter, its owner and the value.
+
+This is a leaf module: it imports only the standard library and numpy/pandas, so every tier may use it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+
+class DatasetError(ValueError):
+    """A dataset, table or file cannot be used as given; the message says where and why."""
 
 
 def check_int(value: Any, name: str, owner: str, minimum: int = 1) -> int:
@@ -25,3 +33,43 @@ def check_choice(value: Any, name: str, owner: str, choices: Sequence[str]) -> s
             f"The '{name}' parameter of {owner} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
         )
     return str(value)
+
+
+def check_positive(value: Any, name: str, owner: str) -> float:
+    """Return ``value`` as float if it is a number > 0 (bools refused), else raise a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not value > 0:
+        raise ValueError(f"The '{name}' parameter of {owner} must be a number > 0. Got {value!r} instead.")
+    return float(value)
+
+
+def require_columns(frame: Any, columns: Sequence[str], table: str, owner: str | None = None) -> None:
+    """Raise one clear error if ``frame`` is not a DataFrame or lacks any of ``columns``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table to check.
+    columns : sequence of str
+        Required column names.
+    table : str
+        What the table is called in the message: a parameter name (``"recs"``) or a file name.
+    owner : str, optional
+        The function that needs the columns, named in the message when given.
+
+    Raises
+    ------
+    TypeError
+        ``frame`` is not a pandas DataFrame.
+    DatasetError
+        Columns are missing; the message lists them and the columns found, on one line.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The {table} table must be a pandas DataFrame. Got {type(frame).__name__} instead.")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        needed_by = f" for {owner}" if owner else ""
+        raise DatasetError(
+            f"{table}: required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} missing{needed_by} "
+            f"(columns found: {', '.join(map(str, frame.columns))})."
+        )

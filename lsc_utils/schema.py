@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lsc_utils.checks import DatasetError as DatasetError  # re-exported: its historical home
 from lsc_utils.constants import CHANNELS, EVENT_TYPES, GENDERS, PII_COLUMNS, TABLES
 
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
@@ -30,10 +31,6 @@ TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 
 WRONG_TYPE_SHARE: float = 0.5
 """A column where more than this share of non-null values fail to parse is of the wrong type."""
-
-
-class DatasetError(ValueError):
-    """A dataset, table or file cannot be used as given; the message says where and why."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ TIERS: dict[str, str] = {
     "datasets": "data",
     "simulate": "data",
     "pii": "shared",
+    "evaluation": "shared",
     "cleaning": "shared",
     "portraits": "analysis",
     "recsys": "analysis",

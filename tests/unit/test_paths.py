@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lsc_utils import paths
+from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.paths import (
     CONVERSION,
     END,
@@ -88,7 +89,7 @@ def reference_paths(
     state_map: dict[str, str] | None,
     conversion: str = "pay",
 ) -> list[list[str]]:
-    mapping = state_map if state_map is not None else {t: t for t in paths.EVENT_TYPES}
+    mapping = state_map if state_map is not None else {t: t for t in EVENT_TYPES}
     sessions: dict[tuple[str, str], list[tuple]] = {}
     for row, (user, session, ts, kind) in enumerate(
         events[["user_id", "session_id", "ts", "event_type"]].itertuples(index=False)
