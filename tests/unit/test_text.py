@@ -526,7 +526,7 @@ def test_room_keywords_finds_distinctive_words() -> None:
     # 色号 and 主播 both occur twice in r1, but only 色号 is specific to it (higher idf).
     r1 = text.room_keywords(comments, top_n=4).query("room_id == 'r1'")
     assert r1["keyword"].tolist()[1:3] == ["色号", "主播"]
-    with pytest.raises(DatasetError, match="room_keywords: the 'comments' table lacks column 'text'"):
+    with pytest.raises(DatasetError, match="comments: required column 'text' missing for room_keywords"):
         text.room_keywords(comments.drop(columns="text"))
 
 
@@ -1001,7 +1001,7 @@ def test_label_accuracy_per_language_and_overall() -> None:
     assert out["accuracy"].tolist() == [1.0, 0.5, 0.75]
     with pytest.raises(DatasetError, match="share no comment_id"):
         text.label_accuracy(scores.assign(comment_id=["p", "q", "r", "s", "t"]), truth)
-    with pytest.raises(DatasetError, match="'truth' table lacks column 'lang'"):
+    with pytest.raises(DatasetError, match="truth: required column 'lang' missing for label_accuracy"):
         text.label_accuracy(scores, truth.drop(columns="lang"))
 
 

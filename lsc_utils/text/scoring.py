@@ -1,0 +1,530 @@
+"""One scorer for every language (score_texts, score_file), the comment_scores table and accuracy on labelled comments."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.special import expit
+
+from lsc_utils.checks import check_choice as _check_choice
+from lsc_utils.checks import check_int as _check_int
+from lsc_utils.checks import require_columns as _require_columns
+from lsc_utils.io import read_csv, require_columns
+from lsc_utils.pii import PII_KINDS
+from lsc_utils.pii import arrow_strings as _arrow_strings
+from lsc_utils.pii import as_text_series as _as_text_series
+from lsc_utils.schema import DatasetError
+from lsc_utils.text._common import EN_NEUTRAL_THRESHOLD, LABELS, LANGUAGES, ZH_NEUTRAL_HALF_WIDTH, _factorize_texts
+from lsc_utils.text.chinese import SentimentModel, load_default_sentiment_model
+from lsc_utils.text.english import (
+    _emoji_valence_sums,
+    _extended_compound,
+    _plain_compound,
+    _replace_where_found,
+    _vader_constants,
+    load_live_chat_lexicon,
+)
+from lsc_utils.text.normalize import (
+    _HAN_CHARS,
+    _HAN_RE,
+    _emoji_re2,
+    _emoji_regex,
+    _language_from_counts,
+    _normalize_distinct,
+    script_counts,
+)
+from lsc_utils.text.topics import (
+    _QUESTION_RE,
+    MultilingualTopicModel,
+    TopicModel,
+    _question_flags,
+    assign_topics,
+    is_question,
+)
+
+# --------------------------------------------------------------------------------------------------
+# Unified scoring
+# --------------------------------------------------------------------------------------------------
+
+
+ZH_LEXICON_LOG_ODDS: float = 1.5
+"""Log-odds added to the Chinese model per unit of valence of a live-chat term or emoji found."""
+
+QUESTION_WEIGHT: float = 0.0
+"""Factor on the live-chat score of a question (:func:`is_question`). Questions in a live room ask
+for information (price, size, stock, shipping) and, like question sentences in general (Liu 2012,
+*Sentiment Analysis and Opinion Mining*, sect. 4.6), rarely state an opinion; the review-trained
+Chinese model reads them as complaints (review questions are rhetorical) and VADER scores the words
+asked about ("is shipping free?"). 0 makes every question neutral in live-chat mode; review mode
+(``live_chat=False``) keeps their scores."""
+
+
+ZH_NEGATION_RE2 = "(?:不|没|没有|别|无|非|未)(?:太|怎么|是很|是太|够|很|算|大|会再|会|再|想|要|能)?"
+"""Chinese negation before a live-chat term: 不 / 没(有) / 别 / 无 / 非 / 未, optionally followed by one
+softener or modal (不太, 不怎么, 不是很, 没那么 is not covered, 不会再, 没想, 不能 ...). A negated term
+counts with VADER's negation factor (-0.74) instead of +1, so 不好看 / 不支持退货 / 没抢到 are not
+read as praise."""
+
+
+@dataclass(frozen=True)
+class _ZhTerm:
+    """One live-chat term as the Chinese scorer matches it (RE2 patterns)."""
+
+    pattern: str
+    negated: str | None
+    valence: float
+
+
+def _zh_term(term: str, valence: float) -> _ZhTerm:
+    """RE2 patterns of a live-chat term for Chinese text.
+
+    ASCII terms (``yyds``, ``666``) match as whole words and are not negated. Chinese terms match as
+    substrings, except one-character terms (冲, 赞), which match only standing alone -- not next to
+    another Han character -- so 冲突 and 冲动 never fire. A Chinese term right after
+    :data:`ZH_NEGATION_RE2` also counts as negated.
+    """
+    literal = re.escape(term)
+    if term.isascii():
+        return _ZhTerm(rf"(?i)\b{literal}\b", None, valence)
+    if len(term) == 1 and re.fullmatch(_HAN_RE, term):
+        alone = rf"(?:^|[^{_HAN_CHARS}]){literal}(?:[^{_HAN_CHARS}]|$)"
+        return _ZhTerm(alone, None, valence)
+    return _ZhTerm(literal, ZH_NEGATION_RE2 + literal, valence)
+
+
+@lru_cache(maxsize=1)
+def _zh_lexicon_terms() -> tuple[_ZhTerm, ...]:
+    """The live-chat terms the Chinese scorer reads (scope zh/both, emoji excluded: scored apart)."""
+    slang = load_live_chat_lexicon()
+    slang = slang[slang["scope"].isin(["zh", "both"]) & (slang["valence"] != 0)]
+    return tuple(
+        _zh_term(term, float(valence))
+        for term, valence in zip(slang["term"], slang["valence"], strict=True)
+        if not _emoji_regex().fullmatch(term)
+    )
+
+
+def _zh_lexicon_log_odds(normalized: pd.Series) -> np.ndarray:
+    """Evidence the live-chat lexicon adds to the Chinese model: ``ZH_LEXICON_LOG_ODDS`` x the summed
+    valence of the listed terms (scope ``zh``/``both``, counted with RE2) and emoji in each text."""
+    arrow = _arrow_strings(normalized)
+    total = _emoji_valence_sums(arrow)
+    negation_factor = _vader_constants().N_SCALAR
+    for term in _zh_lexicon_terms():
+        found = pc.count_substring_regex(arrow, term.pattern).to_numpy(zero_copy_only=False).astype(float)
+        if term.negated is not None and found.any():
+            negated = pc.count_substring_regex(arrow, term.negated).to_numpy(zero_copy_only=False)
+            found += (negation_factor - 1.0) * negated
+        total += term.valence * found
+    return ZH_LEXICON_LOG_ODDS * total
+
+
+_PLACE = r"(?-i:[A-Z][\w'-]*(?: [A-Z][\w'-]*){0,2})|\w+"
+_GREETING_EN = (
+    r"(?:hi+|hello+|hey+|heya|hiya|yo|sup|hola|greetings|howdy|good (?:morning|afternoon|evening|night)|"
+    r"morning|evening|gm|gn)(?: (?:everyone|everybody|all|guys|chat|y'?all|friends|fam|there|team|sis|babe|"
+    rf"ladies|host))?(?: from (?:{_PLACE}))?|"
+    r"first time(?: here| watching)?|new here|just joined|(?:i'?m|we'?re) (?:here|back)|back again|"
+    rf"present|checking in|watching from (?:{_PLACE})"
+)
+_GREETING_ZH = (
+    r"(?:我|又|终于)?来[了啦咯喽]|报[到道]|打卡|签到|刚来|第一次来|新来的|在吗|"
+    r"(?:大家|主播|姐妹们|宝宝们|家人们)(?:早上|中午|下午|晚上)?好|(?:早上|中午|下午|晚上)好|早安|晚安|哈喽|嗨|你好|您好"
+)
+_GREETING_SEPARATOR = r"[\s,，.。!！~～、]"
+
+
+@lru_cache(maxsize=1)
+def _greeting_regex() -> re.Pattern[str]:
+    """Python regex of a run of greeting units at the start of a text (see :func:`_strip_greetings`)."""
+    follows = rf"{_GREETING_SEPARATOR}|$|{_GREETING_ZH}|{_emoji_regex().pattern}"
+    unit = rf"(?:{_GREETING_EN}|{_GREETING_ZH})(?={follows}){_GREETING_SEPARATOR}*"
+    return re.compile(rf"^(?:{unit})+", re.IGNORECASE)
+
+
+_GREETING_START_RE2 = rf"(?i)^(?:{_GREETING_EN}|{_GREETING_ZH})"
+
+
+def _strip_greetings(normalized: pd.Series) -> pd.Series:
+    """Leading greetings and check-ins removed: ``hi from Ohio``, ``hello everyone``, ``first time
+    here``, 来了来了, 打卡, 主播好, 大家晚上好 ... carry no opinion of the product (phatic talk), and the
+    review-trained Chinese model reads 来了 as a complaint. A greeting unit is removed only when a
+    separator, the end of the text or another Chinese greeting follows it, so 主播好美 keeps its
+    praise; what follows a greeting ("hi! love this") is scored as usual, and a comment that is only
+    a greeting (plus emoji) is scored on its emoji alone."""
+    arrow = _replace_where_found(_arrow_strings(normalized), _GREETING_START_RE2, _greeting_regex(), "")
+    return pd.Series(arrow.to_numpy(zero_copy_only=False), index=normalized.index, dtype="str")
+
+
+_CLAUSE_SPLIT_RE = re.compile(r"(?<=[?？!！。，,;；~～])|(?<=\.)(?=\s)")
+_HAS_CONTENT_RE2 = rf"[\pL\pN]|{_emoji_re2()}"
+
+
+def _drop_question_clauses(normalized: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Questions removed clause by clause; which texts are nothing but questions.
+
+    A comment is cut into clauses after ``? ！ 。 , ， ; ~`` (and ``.`` before a space); clauses that
+    :func:`is_question` flags are dropped, the rest is scored as usual: "love this, how much?" keeps
+    its praise, "price drop?? lets go" its cheer, 这么便宜质量还这么好？太良心了 its second clause.
+    Texts with nothing left but questions are returned unchanged and flagged, to be scored
+    ``QUESTION_WEIGHT`` x their score (neutral by default).
+    """
+    flagged = _question_flags(normalized)
+    if not flagged.any():
+        return normalized, flagged
+    values = normalized.to_numpy(dtype=object, copy=True)
+    rest = [_non_question_clauses(text) for text in values[flagged]]
+    has_content = pc.match_substring_regex(pa.array(rest, type=pa.string()), _HAS_CONTENT_RE2)
+    has_content = has_content.to_numpy(zero_copy_only=False)
+    positions = np.flatnonzero(flagged)
+    values[positions[has_content]] = np.asarray(rest, dtype=object)[has_content]
+    only_questions = flagged.copy()
+    only_questions[positions[has_content]] = False
+    return pd.Series(values, index=normalized.index, dtype="str"), only_questions
+
+
+def _non_question_clauses(text: str) -> str:
+    """The clauses of one text that :data:`_QUESTION_RE` does not flag, joined by a space."""
+    clauses = [c.strip() for c in _CLAUSE_SPLIT_RE.split(text)]
+    return " ".join(c for c in clauses if c and not _QUESTION_RE.search(c))
+
+
+def _labels_from_scores(scores: np.ndarray, half_width: np.ndarray) -> np.ndarray:
+    return np.select([scores >= half_width, scores <= -half_width], ["positive", "negative"], default="neutral")
+
+
+def score_texts(
+    texts: Iterable[str] | pd.Series,
+    lang: str = "auto",
+    model: SentimentModel | None = None,
+    live_chat: bool = True,
+) -> pd.DataFrame:
+    """Sentiment of each text in [-1, 1] with a label, whatever its language.
+
+    ``zh`` -> Chinese model, score ``2p - 1``, neutral when ``|score| < 0.3``; with ``live_chat``
+    the live-chat terms (scope zh/both: 绝绝子, 买买买, 避雷, yyds ...) and emoji found in the text
+    add ``1.5 x valence`` to the model's log-odds. ``en`` and ``other`` (emoji-only, digits, other
+    scripts) -> extended VADER compound (plain VADER without ``live_chat``), neutral when
+    ``|score| < 0.05``. ``mixed`` -> both, averaged with weights = Han and Latin shares, neutral
+    half-width averaged the same way. With ``live_chat``, ``[PHONE]``-style PII masks are removed
+    first, the Chinese model reads the text without punctuation, emoji are scored outside the scope
+    of negations, and questions are neutral (``QUESTION_WEIGHT``). Null texts are scored as empty
+    (neutral). Distinct texts are scored once.
+
+    Parameters
+    ----------
+    texts : sequence of str or pandas.Series
+    lang : {"auto", "zh", "en"}, default "auto"
+        ``zh``/``en`` force one scorer for every text.
+    model : SentimentModel, optional
+        Chinese model (default: the shipped one).
+    live_chat : bool, default True
+        Apply the live-chat extensions (slang and emoji lexicon, extended VADER). False is *review
+        mode*: the Chinese model alone and NLTK-equivalent plain VADER.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lang``, ``score`` (float), ``label`` (negative/neutral/positive), same index as a
+        Series input.
+    """
+    _check_choice(lang, "lang", "score_texts", ("auto", "zh", "en"))
+    series = _as_text_series(texts, function="score_texts")
+    codes, uniques = _factorize_texts(series)
+    normalized = pd.Series(_normalize_distinct(uniques), dtype="str")
+    if live_chat:
+        normalized = _drop_pii_placeholders(normalized)
+    counts = script_counts(normalized)
+    langs = _language_from_counts(counts) if lang == "auto" else np.full(len(uniques), lang, dtype=object)
+    scored_langs = langs
+    if live_chat:
+        before = normalized
+        normalized, questions = _drop_question_clauses(_strip_greetings(normalized))
+        changed = (normalized != before).to_numpy()
+        if changed.any():  # what is left to score may be in another script (来了来了😍 -> 😍)
+            counts = counts.copy()
+            counts.loc[changed] = script_counts(normalized[changed]).to_numpy()
+            if lang == "auto":
+                scored_langs = _language_from_counts(counts)
+    han = counts["han"].to_numpy(dtype=float)
+    latin = counts["latin"].to_numpy(dtype=float)
+    zh_weight = np.select(
+        [scored_langs == "zh", scored_langs == "mixed"], [1.0, han / np.maximum(han + latin, 1.0)], default=0.0
+    )
+    scores = np.zeros(len(uniques))
+    needs_zh = zh_weight > 0
+    needs_en = zh_weight < 1
+    if needs_zh.any():
+        zh_model = model or load_default_sentiment_model()
+        zh_texts = normalized[needs_zh]
+        log_odds = zh_model._decision_of_normalized(_strip_punctuation(zh_texts) if live_chat else zh_texts)
+        if live_chat:
+            log_odds = log_odds + _zh_lexicon_log_odds(zh_texts)
+        scores[needs_zh] += zh_weight[needs_zh] * (2.0 * expit(log_odds) - 1.0)
+    if needs_en.any():
+        english = _extended_compound(normalized[needs_en]) if live_chat else _plain_compound(uniques[needs_en])
+        scores[needs_en] += (1 - zh_weight[needs_en]) * english
+    if live_chat:
+        scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
+    half_width = zh_weight * ZH_NEUTRAL_HALF_WIDTH + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
+    labels = _labels_from_scores(scores, half_width)
+    return pd.DataFrame(
+        {
+            "lang": pd.Series(np.asarray(langs, dtype=object)[codes], index=series.index, dtype="str"),
+            "score": pd.Series(scores[codes], index=series.index, dtype="float64"),
+            "label": pd.Series(labels[codes], index=series.index, dtype="str"),
+        }
+    )
+
+
+SCORE_FILE_COLUMNS: tuple[str, str, str] = ("lang", "score", "label")
+"""Columns appended by :func:`score_file` (after an optional prefix)."""
+
+
+def score_file(
+    input_csv: str | Path,
+    text_column: str,
+    out_csv: str | Path,
+    lang: str = "auto",
+    progress: bool = True,
+    chunk_size: int = 100_000,
+    live_chat: bool = True,
+    prefix: str = "",
+) -> Path:
+    """Score a UTF-8 CSV's text column and write it back with three sentiment columns.
+
+    The output holds every input column (read as text, unchanged) plus ``lang`` (zh / en / mixed /
+    other), ``score`` (-1..1) and ``label`` (positive / neutral / negative), see :func:`score_texts`;
+    with a ``prefix`` they are named ``f"{prefix}lang"`` and so on.
+
+    Parameters
+    ----------
+    input_csv : str or Path
+        UTF-8 CSV with a header row.
+    text_column : str
+        Column holding the texts.
+    out_csv : str or Path
+        Output CSV (parent folders are created).
+    lang : {"auto", "zh", "en"}, default "auto"
+    progress : bool, default True
+        Show a progress bar over chunks.
+    chunk_size : int, default 100000
+        Rows scored per chunk.
+    live_chat : bool, default True
+        Live-chat extensions on (see :func:`score_texts`); False for reviews.
+    prefix : str, default ""
+        Prefix of the added column names (for inputs that already have ``lang``, ``score`` or
+        ``label`` columns).
+
+    Returns
+    -------
+    Path
+        ``out_csv``.
+
+    Raises
+    ------
+    DatasetError
+        Missing, empty or non-UTF-8 file, missing column, a column without any text, or an input
+        column with the name of an added column.
+    """
+    from tqdm.auto import tqdm
+
+    _check_choice(lang, "lang", "score_file", ("auto", "zh", "en"))
+    _check_int(chunk_size, "chunk_size", "score_file")
+    if not isinstance(prefix, str):
+        raise TypeError(f"The 'prefix' parameter of score_file must be a str. Got {type(prefix).__name__} instead.")
+    source = Path(input_csv)
+    frame = read_csv(source, dtype=str, keep_default_na=False)
+    require_columns(frame, [text_column], source)
+    added = [f"{prefix}{name}" for name in SCORE_FILE_COLUMNS]
+    clashes = [c for c in added if c in frame.columns]
+    if clashes:
+        raise DatasetError(
+            f"{source.name}: already has column{'s' if len(clashes) > 1 else ''} {', '.join(map(repr, clashes))}, "
+            f"which the scores would overwrite; pass a prefix for the added columns (--prefix, e.g. "
+            f"--prefix sentiment_ gives {', '.join(repr('sentiment_' + c) for c in SCORE_FILE_COLUMNS)})."
+        )
+    texts = frame[text_column].fillna("")
+    if not texts.str.strip().str.len().gt(0).any():
+        raise DatasetError(f"{source.name}: column '{text_column}' holds no text (all {len(texts)} values are empty).")
+    parts = []
+    starts = range(0, len(frame), chunk_size)
+    for start in tqdm(starts, total=len(starts), disable=not progress, desc="scoring", unit="chunk"):
+        parts.append(score_texts(texts.iloc[start : start + chunk_size], lang=lang, live_chat=live_chat))
+    scored = pd.concat(parts)
+    out = frame.copy()
+    for column, name in zip(SCORE_FILE_COLUMNS, added, strict=True):
+        out[name] = scored[column].to_numpy()
+    target = Path(out_csv)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(target, index=False, encoding="utf-8")
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# comment_scores table
+# --------------------------------------------------------------------------------------------------
+
+COMMENT_SCORE_COLUMNS: dict[str, str] = {
+    "comment_id": "str",
+    "lang": "str",
+    "score": "float64",
+    "label": "str",
+    "topic": "Int64",
+    "is_question": "bool",
+}
+"""Columns and dtypes of ``tables/comment_scores.parquet``."""
+
+
+def score_comments(
+    comments: pd.DataFrame,
+    topic_model: TopicModel | MultilingualTopicModel | None = None,
+    lang: str = "auto",
+    model: SentimentModel | None = None,
+    live_chat: bool = True,
+) -> pd.DataFrame:
+    """The ``comment_scores`` table of a canonical comments table.
+
+    Parameters
+    ----------
+    comments : pandas.DataFrame
+        Canonical comments (``comment_id``, ``text``).
+    topic_model : TopicModel or MultilingualTopicModel, optional
+        When given, ``topic`` holds each comment's topic (-1 = no known word); else it is null.
+    lang : {"auto", "zh", "en"}, default "auto"
+    model : SentimentModel, optional
+        Chinese model (default: the shipped one).
+    live_chat : bool, default True
+        Live-chat extensions on (see :func:`score_texts`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`COMMENT_SCORE_COLUMNS`.
+    """
+    _require_columns(comments, ["comment_id", "text"], "comments", "score_comments")
+    texts = _as_text_series(comments["text"], function="score_comments").reset_index(drop=True)
+    scored = score_texts(texts, lang=lang, model=model, live_chat=live_chat)
+    topics = assign_topics(topic_model, texts) if topic_model is not None else pd.Series(pd.NA, index=texts.index)
+    frame = pd.DataFrame(
+        {
+            "comment_id": comments["comment_id"].to_numpy(),
+            "lang": scored["lang"].to_numpy(),
+            "score": scored["score"].to_numpy(),
+            "label": scored["label"].to_numpy(),
+            "topic": topics.to_numpy(),
+            "is_question": is_question(texts).to_numpy(),
+        }
+    )
+    return validate_comment_scores(frame)
+
+
+def validate_comment_scores(frame: pd.DataFrame, file: str = "comment_scores.parquet") -> pd.DataFrame:
+    """Check and coerce a ``comment_scores`` table to :data:`COMMENT_SCORE_COLUMNS`.
+
+    Raises
+    ------
+    DatasetError
+        Naming missing columns, null ids, unknown languages or labels, or scores outside [-1, 1].
+    """
+    missing = [c for c in COMMENT_SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DatasetError(
+            f"{file}: required column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} missing "
+            f"(columns found: {', '.join(map(str, frame.columns))})."
+        )
+    out = frame[list(COMMENT_SCORE_COLUMNS)].copy()
+    out["comment_id"] = out["comment_id"].astype("str")
+    out["score"] = pd.to_numeric(out["score"], errors="coerce").astype("float64")
+    out["topic"] = pd.to_numeric(out["topic"], errors="coerce").astype("Int64")
+    out = out.astype({"lang": "str", "label": "str", "is_question": "bool"})
+    problems = []
+    checks = (
+        ("comment_id", out["comment_id"].isna(), "null ids"),
+        ("lang", ~out["lang"].isin(LANGUAGES), f"values outside {', '.join(LANGUAGES)}"),
+        ("label", ~out["label"].isin(LABELS), f"values outside {', '.join(LABELS)}"),
+        ("score", ~out["score"].between(-1, 1), "values that are missing or outside [-1, 1]"),
+    )
+    for column, bad, what in checks:
+        if bad.any():
+            examples = ", ".join(repr(v) for v in frame.loc[bad.to_numpy(), column].head(5).tolist())
+            problems.append(f"{file}: column '{column}' has {int(bad.sum())} {what} (e.g. {examples}).")
+    if problems:
+        raise DatasetError("\n".join(problems))
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Live-chat preprocessing of the scorers (used by score_texts)
+# --------------------------------------------------------------------------------------------------
+
+_PUNCTUATION_RE2 = r"[!-/:-@\[-`{-~\x{2010}-\x{2027}\x{2030}-\x{205e}\x{3000}-\x{303f}\x{fe30}-\x{fe4f}]+"
+"""ASCII punctuation and symbols, general and CJK punctuation (texts are NFKC-folded first)."""
+
+
+def _strip_punctuation(normalized: pd.Series) -> pd.Series:
+    """Punctuation runs replaced by one space (for the Chinese model in live-chat mode)."""
+    arrow = pc.replace_substring_regex(_arrow_strings(normalized), _PUNCTUATION_RE2, " ")
+    arrow = pc.utf8_trim_whitespace(pc.replace_substring_regex(arrow, " +", " "))
+    return pd.Series(arrow.to_numpy(zero_copy_only=False), index=normalized.index, dtype="str")
+
+
+def _drop_pii_placeholders(normalized: pd.Series) -> pd.Series:
+    """Remove the ``[PHONE]``, ``[EMAIL]``, ``[WECHAT]`` and ``[QQ]`` masks of :func:`mask_pii`: they
+    are not words (VADER would read ``QQ`` as a crying emoticon)."""
+    pattern = r"\[(?:" + "|".join(PII_KINDS) + r")\]"
+    arrow = pc.replace_substring_regex(_arrow_strings(normalized), pattern, " ")
+    arrow = pc.utf8_trim_whitespace(pc.replace_substring_regex(arrow, " +", " "))
+    return pd.Series(arrow.to_numpy(zero_copy_only=False), index=normalized.index, dtype="str")
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation against labelled comments
+# --------------------------------------------------------------------------------------------------
+
+
+def label_accuracy(scores: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Share of comments whose predicted label equals the true one, per true language and overall.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``comment_id`` and ``label`` (e.g. :func:`score_comments`).
+    truth : pandas.DataFrame
+        ``comment_id``, ``label`` and ``lang`` (e.g. a simulation's ``truth/comment_labels.parquet``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lang`` (each true language, sorted, then ``all``), ``n_comments`` and ``accuracy``, over the
+        comments present in both tables.
+
+    Raises
+    ------
+    DatasetError
+        If a table lacks a column or the two tables share no comment id.
+    """
+    _require_columns(scores, ["comment_id", "label"], "scores", "label_accuracy")
+    _require_columns(truth, ["comment_id", "label", "lang"], "truth", "label_accuracy")
+    joined = scores[["comment_id", "label"]].merge(
+        truth[["comment_id", "label", "lang"]], on="comment_id", suffixes=("", "_true")
+    )
+    if joined.empty:
+        raise DatasetError(
+            "label_accuracy: the 'scores' and 'truth' tables share no comment_id "
+            f"(e.g. {scores['comment_id'].head(2).tolist()} vs {truth['comment_id'].head(2).tolist()})."
+        )
+    joined["correct"] = joined["label"].to_numpy() == joined["label_true"].to_numpy()
+    per_lang = joined.groupby("lang", sort=True)["correct"].agg(["size", "mean"]).reset_index()
+    overall = pd.DataFrame({"lang": ["all"], "size": [len(joined)], "mean": [joined["correct"].mean()]})
+    out = pd.concat([per_lang, overall], ignore_index=True)
+    out = out.rename(columns={"size": "n_comments", "mean": "accuracy"})
+    return out.astype({"lang": "str", "n_comments": "int64", "accuracy": "float64"})
