@@ -41,6 +41,7 @@ http://brucehardie.com/notes/025/
 
 from __future__ import annotations
 
+from lsc_utils.constants import CHANNELS
 from lsc_utils.portraits._input import (
     DAYS_PER_MONTH,
     ENGAGEMENT_EVENTS,
@@ -101,6 +102,7 @@ from lsc_utils.portraits.transactions import (
 )
 
 __all__ = [
+    "CHANNELS",
     "ACTIVE_HOUR_COLUMNS",
     "ArrayLike",
     "BUYER_ONLY_FEATURES",
