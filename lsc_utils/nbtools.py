@@ -18,7 +18,53 @@ import pandas as pd
 GLUE_MIMETYPE = "application/vnd.lsc-lab.glue+json"
 SIGNIFICANT_DIGITS = 6
 
+UPSTREAM_OUTPUTS: dict[str, dict[str, str]] = {
+    "01_data_cleaning": {"clean": "clean", "quarantine": "quarantine"},
+    "02_user_portraits": {"portraits": "tables/portraits.parquet", "persona_cards": "tables/persona_cards.csv"},
+}
+"""The run-folder contract: outputs a notebook publishes for later ones, by name -> path in its folder."""
+
 _context: dict[str, Path] = {}
+
+
+class UpstreamMissing(FileNotFoundError):
+    """An output of an earlier notebook is absent from the run folder; the message names what to run."""
+
+
+def upstream(run_dir: str | Path, notebook: str, output: str) -> Path:
+    """Path of a published output of an earlier notebook of the run, or a one-line error.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder shared by the notebooks of a run.
+    notebook : str
+        The producing notebook's name, e.g. ``"02_user_portraits"``.
+    output : str
+        One of the names it publishes in :data:`UPSTREAM_OUTPUTS`.
+
+    Returns
+    -------
+    Path
+        The output's path (it exists).
+
+    Raises
+    ------
+    KeyError
+        ``notebook`` or ``output`` is not part of the contract.
+    UpstreamMissing
+        The output is absent: the message says which notebook to run first and how.
+    """
+    if notebook not in UPSTREAM_OUTPUTS or output not in UPSTREAM_OUTPUTS[notebook]:
+        known = "; ".join(f"{nb}: {', '.join(outs)}" for nb, outs in UPSTREAM_OUTPUTS.items())
+        raise KeyError(f"No published output '{output}' of notebook '{notebook}' (known: {known}).")
+    path = Path(run_dir) / notebook / UPSTREAM_OUTPUTS[notebook][output]
+    if not path.exists():
+        raise UpstreamMissing(
+            f"{path} is missing: run notebook {notebook} first "
+            f"(python -m lsc_utils run --only {notebook[:2]} with the same run folder)."
+        )
+    return path
 
 
 def notebook_output_dirs(out_dir: str | Path) -> dict[str, Path]:

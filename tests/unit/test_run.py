@@ -119,3 +119,21 @@ def test_failing_notebook_names_notebook_cell_and_error_and_keeps_the_run(tmp_pa
     assert nbtools.read_metrics(tmp_path / "run" / "01_fine") == {"answer": 42}
     assert (tmp_path / "run" / "02_broken" / "02_broken.ipynb").is_file()
     assert "02_broken" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_upstream_returns_published_outputs_and_names_the_notebook_to_run(tmp_path: Path) -> None:
+    portraits = tmp_path / "02_user_portraits" / "tables" / "portraits.parquet"
+    with pytest.raises(nbtools.UpstreamMissing) as missing:
+        nbtools.upstream(tmp_path, "02_user_portraits", "portraits")
+    message = str(missing.value)
+    assert "\n" not in message and "run notebook 02_user_portraits first" in message and "--only 02" in message
+    portraits.parent.mkdir(parents=True)
+    portraits.write_bytes(b"")
+    assert nbtools.upstream(tmp_path, "02_user_portraits", "portraits") == portraits
+    with pytest.raises(KeyError, match="No published output 'scores' of notebook '02_user_portraits'"):
+        nbtools.upstream(tmp_path, "02_user_portraits", "scores")
+
+
+def test_upstream_contract_names_existing_notebooks() -> None:
+    names = {spec.name for spec in discover_notebooks(REPO / "notebooks")}
+    assert set(nbtools.UPSTREAM_OUTPUTS) <= names
