@@ -67,9 +67,19 @@ def require_columns(frame: Any, columns: Sequence[str], table: str, owner: str |
         raise TypeError(f"The {table} table must be a pandas DataFrame. Got {type(frame).__name__} instead.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        needed_by = f" for {owner}" if owner else ""
-        raise DatasetError(
-            f"{table}: required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(c) for c in missing)} missing{needed_by} "
-            f"(columns found: {', '.join(map(str, frame.columns))})."
-        )
+        raise missing_columns_error(table, missing, list(frame.columns), owner)
+
+
+def missing_columns_error(
+    table: str, missing: Sequence[str], found: Sequence[Any], owner: str | None = None
+) -> DatasetError:
+    """The one-line error of missing required columns (also for tables known only by their schema).
+
+    Example: ``events: required column 'ts' missing for funnel (columns found: user_id, event_type).``
+    """
+    needed_by = f" for {owner}" if owner else ""
+    return DatasetError(
+        f"{table}: required column{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(repr(c) for c in missing)} missing{needed_by} "
+        f"(columns found: {', '.join(map(str, found))})."
+    )

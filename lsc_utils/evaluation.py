@@ -20,14 +20,14 @@ ACCURACY_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "map_
 """Per-user accuracy metrics, in the order of :func:`user_scores` and :func:`evaluate`."""
 
 
-class Interactions(Protocol):
+class InteractionMatrix(Protocol):
     """What the metrics need of a training matrix (``lsc_utils.recsys.Interactions`` has it)."""
 
     matrix: Any
     item_index: pd.Index
 
 
-class ItemFeatures(Protocol):
+class ItemVectors(Protocol):
     """What the diversity metric needs of item vectors (``lsc_utils.recsys.ItemFeatures`` has it)."""
 
     matrix: Any
@@ -35,7 +35,7 @@ class ItemFeatures(Protocol):
 
 
 def _is_matrix(value: Any) -> bool:
-    """Whether ``value`` carries a sparse ``matrix`` and its ``item_index`` (an Interactions)."""
+    """Whether ``value`` carries a sparse ``matrix`` and its ``item_index`` (an interaction matrix)."""
     return hasattr(value, "matrix") and hasattr(value, "item_index")
 
 
@@ -209,7 +209,7 @@ def hit_rate_at_k(recs: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _item_user_counts(train: Interactions | pd.DataFrame) -> tuple[pd.Series, int]:
+def _item_user_counts(train: InteractionMatrix | pd.DataFrame) -> tuple[pd.Series, int]:
     """Distinct training users per item (Series by item id) and the number of training users."""
     if _is_matrix(train):
         counts = np.diff(train.matrix.tocsc().indptr)
@@ -219,7 +219,7 @@ def _item_user_counts(train: Interactions | pd.DataFrame) -> tuple[pd.Series, in
     return pairs.groupby("item_id").size().astype(np.float64), int(pairs["user_id"].nunique())
 
 
-def _catalog_items(catalog: Interactions | pd.DataFrame | Sequence[Any] | pd.Index) -> pd.Index:
+def _catalog_items(catalog: InteractionMatrix | pd.DataFrame | Sequence[Any] | pd.Index) -> pd.Index:
     """Catalog item ids: an Interactions' items, a frame's ``item_id`` values or a sequence of ids."""
     if _is_matrix(catalog):
         return catalog.item_index
@@ -258,7 +258,7 @@ def _popularity_bias(top: _TopLists, counts: pd.Series) -> dict[str, float]:
     }
 
 
-def _diversity(top: _TopLists, item_features: ItemFeatures) -> float:
+def _diversity(top: _TopLists, item_features: ItemVectors) -> float:
     """Mean (1 - mean pairwise cosine) of the lists with at least two items."""
     positions = item_features.item_index.get_indexer(top.item_ids)[top.item]
     known = positions >= 0
@@ -278,7 +278,7 @@ def _diversity(top: _TopLists, item_features: ItemFeatures) -> float:
 
 
 def catalog_coverage(
-    recs: pd.DataFrame, catalog: Interactions | pd.DataFrame | Sequence[Any] | pd.Index, k: int = 10
+    recs: pd.DataFrame, catalog: InteractionMatrix | pd.DataFrame | Sequence[Any] | pd.Index, k: int = 10
 ) -> float:
     """Share of catalog items that appear in at least one top-k list.
 
@@ -299,7 +299,7 @@ def catalog_coverage(
     return _coverage(_top_lists(recs, k), _catalog_items(catalog))
 
 
-def novelty(recs: pd.DataFrame, train: Interactions | pd.DataFrame, k: int = 10) -> float:
+def novelty(recs: pd.DataFrame, train: InteractionMatrix | pd.DataFrame, k: int = 10) -> float:
     """Mean self-information ``-log2(p_i)`` of recommended items, ``p_i`` = share of training users of i.
 
     Averaged over all top-k rows (as MS Recommenders' ``novelty``); items without training users
@@ -311,7 +311,7 @@ def novelty(recs: pd.DataFrame, train: Interactions | pd.DataFrame, k: int = 10)
 
 
 def average_recommendation_popularity(
-    recs: pd.DataFrame, train: Interactions | pd.DataFrame, k: int = 10
+    recs: pd.DataFrame, train: InteractionMatrix | pd.DataFrame, k: int = 10
 ) -> dict[str, float]:
     """Popularity bias of the lists: ARP and mean popularity percentile.
 
@@ -330,7 +330,7 @@ def average_recommendation_popularity(
     return _popularity_bias(_top_lists(recs, k), counts)
 
 
-def intra_list_diversity(recs: pd.DataFrame, item_features: ItemFeatures, k: int = 10) -> float:
+def intra_list_diversity(recs: pd.DataFrame, item_features: ItemVectors, k: int = 10) -> float:
     """Mean over users of ``1 - mean pairwise cosine`` of the feature vectors in their top-k list.
 
     With unit-norm vectors, the sum of pairwise cosines of a list is ``(|sum v|^2 - sum |v|^2) / 2``,
@@ -384,12 +384,8 @@ def user_scores(recs: pd.DataFrame, test: pd.DataFrame, k: int = 10, by: Any = N
     if by is not None:
         frame.insert(1, "group", _group_labels(frame["user_id"], _user_groups(by, "user_scores")))
     scored = pd.DataFrame({"hits": stats.hits, **_per_user(stats, k)}, index=top.user_ids[stats.users])
-    position = scored.index.get_indexer(frame["user_id"])
-    frame.insert(len(frame.columns) - 1, "served", position >= 0)
-    for column in scored.columns:
-        values = scored[column].to_numpy(dtype=np.float64)
-        frame[column] = np.where(position >= 0, values[np.maximum(position, 0)] if len(values) else np.nan, np.nan)
-    return frame
+    frame.insert(len(frame.columns) - 1, "served", frame["user_id"].isin(scored.index).to_numpy())
+    return frame.join(scored, on="user_id")
 
 
 def _user_groups(by: Any, owner: str) -> pd.Series:
@@ -423,12 +419,29 @@ def _group_order(groups: pd.Series, present: pd.Index) -> list[Any]:
     return [g for g in [*order, GROUP_MISSING] if g in present]
 
 
+@dataclass(frozen=True)
+class _TrainPopularity:
+    """What the beyond-accuracy metrics read from the training data, computed once per evaluation."""
+
+    counts: pd.Series
+    n_users: int
+    catalog: pd.Index
+
+
+def _train_popularity(train: InteractionMatrix | pd.DataFrame | None) -> _TrainPopularity | None:
+    """Training users per item, number of training users and the catalog (None without ``train``)."""
+    if train is None:
+        return None
+    counts, n_users = _item_user_counts(train)
+    return _TrainPopularity(counts, n_users, _catalog_items(train))
+
+
 def _evaluate_lists(
     recs: pd.DataFrame,
     test: pd.DataFrame,
     k: int,
-    train: Interactions | pd.DataFrame | None,
-    item_features: ItemFeatures | None,
+    popularity: _TrainPopularity | None,
+    item_features: ItemVectors | None,
 ) -> dict[str, float]:
     """The metrics of :func:`evaluate` over all lists (``k`` already checked)."""
     top = _top_lists(recs, k)
@@ -439,11 +452,10 @@ def _evaluate_lists(
         "user_coverage": len(stats.hits) / stats.n_test_users if stats.n_test_users else 0.0,
         **_accuracy(stats, k),
     }
-    if train is not None:
-        counts, n_users = _item_user_counts(train)
-        result["catalog_coverage"] = _coverage(top, _catalog_items(train))
-        result["novelty"] = _novelty(top, counts, n_users)
-        result.update(_popularity_bias(top, counts))
+    if popularity is not None:
+        result["catalog_coverage"] = _coverage(top, popularity.catalog)
+        result["novelty"] = _novelty(top, popularity.counts, popularity.n_users)
+        result.update(_popularity_bias(top, popularity.counts))
     if item_features is not None:
         result["intra_list_diversity"] = _diversity(top, item_features)
     return result
@@ -454,7 +466,8 @@ def _evaluate_by_group(
     test: pd.DataFrame,
     k: int,
     groups: pd.Series,
-    **extra: Any,
+    popularity: _TrainPopularity | None,
+    item_features: ItemVectors | None,
 ) -> pd.DataFrame:
     """One row of :func:`evaluate` per user group; accuracy is NaN where no user of a group is served."""
     _require_columns(recs, ["user_id", "item_id", "rank"], "recs")
@@ -464,7 +477,7 @@ def _evaluate_by_group(
     rows = {}
     for group in _group_order(groups, present):
         in_test = test_groups.to_numpy() == group
-        row = _evaluate_lists(recs[rec_groups.to_numpy() == group], test[in_test], k, **extra)
+        row = _evaluate_lists(recs[rec_groups.to_numpy() == group], test[in_test], k, popularity, item_features)
         row = {"n_test_users": int(test.loc[in_test, "user_id"].nunique()), **row}
         if row["n_users"] == 0:
             row.update(dict.fromkeys(ACCURACY_METRICS, np.nan))
@@ -476,8 +489,8 @@ def evaluate(
     recs: pd.DataFrame,
     test: pd.DataFrame,
     k: int = 10,
-    train: Interactions | pd.DataFrame | None = None,
-    item_features: ItemFeatures | None = None,
+    train: InteractionMatrix | pd.DataFrame | None = None,
+    item_features: ItemVectors | None = None,
     by: Any = None,
 ) -> dict[str, float] | pd.DataFrame:
     """All ranking metrics of top-k lists at once (vectorized over users), overall or per user group.
@@ -511,7 +524,7 @@ def evaluate(
         sorted labels) with ``n_test_users`` first and NaN accuracy where no user of the group is served.
     """
     k = _check_int(k, "k", "evaluate")
+    popularity = _train_popularity(train)
     if by is None:
-        return _evaluate_lists(recs, test, k, train, item_features)
-    groups = _user_groups(by, "evaluate")
-    return _evaluate_by_group(recs, test, k, groups, train=train, item_features=item_features)
+        return _evaluate_lists(recs, test, k, popularity, item_features)
+    return _evaluate_by_group(recs, test, k, _user_groups(by, "evaluate"), popularity, item_features)

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lsc_utils.checks import require_columns as check_columns
 from lsc_utils.constants import TABLES
 from lsc_utils.schema import DatasetError, RowProblem, validate_table
 
@@ -216,12 +217,7 @@ def read_csv(path: str | Path, *, encoding: str = "utf-8", **kwargs: Any) -> pd.
 
 def require_columns(frame: pd.DataFrame, columns: list[str], file: str | Path) -> None:
     """Raise a clear :class:`DatasetError` listing the required columns a raw file lacks."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DatasetError(
-            f"{Path(file).name}: required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(c) for c in missing)} missing (columns found: {', '.join(map(str, frame.columns))})."
-        )
+    check_columns(frame, columns, Path(file).name)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lsc_utils.checks import missing_columns_error
 from lsc_utils.schema import DatasetError
 
 START: str = "START"
@@ -136,18 +137,10 @@ def _resolve_parquet(path: str | Path) -> Path:
     return file
 
 
-def _missing_columns_error(source: str, missing: list[str], found: Sequence[str], owner: str) -> DatasetError:
-    plural = "s" if len(missing) > 1 else ""
-    return DatasetError(
-        f"{source}: required column{plural} {', '.join(repr(c) for c in missing)} missing for {owner} "
-        f"(columns found: {', '.join(map(str, found))})."
-    )
-
-
 def _register_frame(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, columns: Sequence[str], owner: str) -> None:
     missing = [c for c in columns if c not in events.columns]
     if missing:
-        raise _missing_columns_error("events", missing, list(events.columns), owner)
+        raise missing_columns_error("events", missing, list(events.columns), owner)
     if "ts" in columns and not pd.api.types.is_datetime64_any_dtype(events["ts"].dtype):
         raise DatasetError(
             f"events: column 'ts' must hold timestamps (canonical dtype datetime64[us, UTC]); "
@@ -171,7 +164,7 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, path: str | Path, columns:
     types = {row[0]: str(row[1]) for row in described}
     missing = [c for c in columns if c not in types]
     if missing:
-        raise _missing_columns_error(file.name, missing, [c for c in types if c != "file_row_number"], owner)
+        raise missing_columns_error(file.name, missing, [c for c in types if c != "file_row_number"], owner)
     if "ts" in columns and not types["ts"].startswith("TIMESTAMP"):
         raise DatasetError(f"{file.name}: column 'ts' must hold timestamps; got type {types['ts']} instead.")
     selected = ", ".join(f'"{c}"' for c in columns)

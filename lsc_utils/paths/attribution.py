@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lsc_utils.checks import missing_columns_error
 from lsc_utils.paths._events import (
     CONVERSION,
     NULL,
@@ -19,7 +20,6 @@ from lsc_utils.paths._events import (
     _check_no_null_sessions,
     _check_text,
     _events_connection,
-    _missing_columns_error,
     _sql_text,
 )
 from lsc_utils.paths.markov import _order_states, _solve_absorbing, _stochastic_matrix
@@ -94,7 +94,7 @@ def _check_journeys(journeys: Any, path_column: str, conversions_column: str, nu
         raise ValueError(f"The 'journeys' parameter of {owner} must be a DataFrame. Got {type(journeys).__name__}.")
     missing = [c for c in (path_column, conversions_column, nulls_column) if c not in journeys.columns]
     if missing:
-        raise _missing_columns_error("journeys", missing, list(journeys.columns), owner)
+        raise missing_columns_error("journeys", missing, list(journeys.columns), owner)
     frame = journeys[[path_column, conversions_column, nulls_column]].dropna(subset=[path_column])
     frame.columns = ["path", "conversions", "nulls"]
     for column in ("conversions", "nulls"):

@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from lsc_utils.checks import missing_columns_error
 from lsc_utils.schema import DatasetError
 
 TableSource = pd.DataFrame | str | Path
@@ -166,12 +167,10 @@ def _release(con: duckdb.DuckDBPyConnection, registered: list[str]) -> None:
 
 
 def _require(types: dict[str, str], columns: Sequence[str], table: str) -> None:
+    """Raise the one-line missing-columns error when ``types`` (column -> SQL type) lacks any of ``columns``."""
     missing = [c for c in columns if c not in types]
     if missing:
-        raise DatasetError(
-            f"{table}: required column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
-            f"missing (columns found: {', '.join(types)})."
-        )
+        raise missing_columns_error(table, missing, list(types))
 
 
 def _utc_ts_expr(types: dict[str, str], column: str, table: str) -> str:
