@@ -45,7 +45,7 @@ test-notebooks: venv data ## execute each notebook with papermill on small param
 
 nbval: venv data ## re-execute the committed notebooks and compare with their stored outputs
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q notebooks
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q notebooks/[0-9][0-9]_*.ipynb
 
 notebooks: venv data ## refresh the committed notebooks' outputs from a default run (strips volatile metadata)
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python scripts/refresh_notebooks.py notebooks

@@ -17,7 +17,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lsc_utils.run import NotebookFailed, run_collection
 
     try:
-        run_dir = run_collection(args.config, args.data, args.out, args.only, args.param, progress=not args.quiet)
+        run_dir = run_collection(
+            args.config,
+            args.data,
+            args.out,
+            args.only,
+            args.param,
+            progress=not args.quiet,
+            with_upstream=args.with_upstream,
+        )
     except NotebookFailed as exc:
         print(f"lsc_utils: {exc}", file=sys.stderr)
         return 1
@@ -81,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run folder (default outputs/runs/<config name>)")
     run.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="notebook parameter")
+    run.add_argument(
+        "--with-upstream",
+        action="store_true",
+        help="also run the earlier notebooks whose outputs a selected notebook needs and the run folder lacks",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

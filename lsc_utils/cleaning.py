@@ -20,6 +20,7 @@ bot_user           every event of a user whose peak rate exceeds ``bot_events_pe
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lsc_utils.constants import DEFAULT_SESSION_GAP_MINUTES, PII_COLUMNS
-from lsc_utils.io import Dataset, save_dataset
+from lsc_utils.io import Dataset, save_dataset, truth_dir
 from lsc_utils.pii import key_fingerprint, mask_pii, pseudonymize
 from lsc_utils.schema import RowProblem, epoch_int, out_of_range_timestamps
 
@@ -59,6 +60,21 @@ PRIMARY_KEYS: dict[str, str] = {"users": "user_id", "items": "item_id", "rooms":
 
 USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments")
 """Tables whose ``user_id`` is replaced by a pseudonym."""
+
+PUBLISHED_TRUTH: tuple[str, ...] = (
+    "segments",
+    "customers",
+    "user_traits",
+    "bots",
+    "transitions",
+    "comment_labels",
+    "clv.yaml",
+    "pricing.yaml",
+)
+"""Planted truths of a simulated dataset that later notebooks compare with, published by
+:func:`publish_truth` (user ids pseudonymized). The others stay with the raw data: ``canaries.json``
+and ``comment_pii`` hold the planted personal data itself, ``dirty_rows`` and ``sessions`` index raw
+rows and are checked by the cleaning notebook only."""
 
 
 @dataclass
@@ -316,6 +332,65 @@ def _protect(table: str, frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
     return out
 
 
+def _table_problems(
+    table: str, frame: pd.DataFrame, raw: Dataset, period: tuple[pd.Timestamp, pd.Timestamp]
+) -> list[RowProblem]:
+    """Row problems of one table: the schema's, plus timestamps outside the valid period."""
+    problems = list(raw.problems.get(table, []))
+    ts_col = TS_COLUMNS.get(table)
+    if ts_col is not None:
+        bounds = period if table in ACTIVITY_TABLES else (_as_utc(DEFAULT_VALID_FROM, "UTC"), period[1])
+        outside = out_of_range_timestamps(frame[ts_col], *bounds)
+        if outside.any():
+            problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
+    return problems
+
+
+def _flag_bots(
+    frame: pd.DataFrame, flagged: list[tuple[str, np.ndarray]], threshold: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Rows of users whose peak rate (over rows valid so far) exceeds ``threshold``, and those users."""
+    valid = assign_reasons(len(frame), flagged) == None  # noqa: E711
+    peaks = peak_events_per_minute(frame.loc[valid, "user_id"], frame.loc[valid, "ts"])
+    bot_ids = peaks[peaks > threshold]
+    return frame["user_id"].isin(bot_ids.index).to_numpy() & valid, bot_ids.rename_axis("user_id").reset_index()
+
+
+def _ledger_and_reasons(
+    reason_counts: dict[str, pd.Series], row_counts: dict[str, tuple[int, int]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The balanced ledger (input = kept + quarantined per table) and the rows per reason, ordered."""
+    ledger = pd.DataFrame(
+        [
+            {"table": t, "input_rows": n_in, "kept_rows": n_kept, "quarantined_rows": int(reason_counts[t].sum())}
+            for t, (n_in, n_kept) in row_counts.items()
+        ]
+    )
+    ledger["balanced"] = ledger["input_rows"] == ledger["kept_rows"] + ledger["quarantined_rows"]
+    if not ledger["balanced"].all():
+        raise AssertionError(f"Cleaning ledger does not balance:\n{ledger}")
+    rows = [{"table": t, "reason": r, "rows": int(n)} for t, counts in reason_counts.items() for r, n in counts.items()]
+    reasons = pd.DataFrame(rows, columns=["table", "reason", "rows"])
+    reasons["rank"] = reasons["reason"].map(_reason_rank)
+    reasons = reasons.sort_values(["table", "rank", "reason"]).drop(columns="rank").reset_index(drop=True)
+    return ledger, reasons
+
+
+def _cleaned_meta(
+    meta: dict[str, Any], key: bytes, config: CleaningConfig, period: tuple[pd.Timestamp, pd.Timestamp]
+) -> dict[str, Any]:
+    """The input's ``dataset.yaml`` fields plus a ``cleaned`` record of how it was cleaned."""
+    out = dict(meta)
+    out["cleaned"] = {
+        "pseudonymized": True,
+        "key_fingerprint": key_fingerprint(key),
+        "session_gap_minutes": config.session_gap_minutes,
+        "valid_period": [period[0].isoformat(), period[1].isoformat()],
+        "bot_events_per_minute": config.bot_events_per_minute,
+    }
+    return out
+
+
 def clean_dataset(
     raw: Dataset,
     key: bytes,
@@ -340,25 +415,16 @@ def clean_dataset(
     period = valid_period(raw.meta, config)
     clean: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
-    ledger_rows, reason_rows = [], []
+    reason_counts: dict[str, pd.Series] = {}
+    row_counts: dict[str, tuple[int, int]] = {}
     bots = pd.DataFrame({"user_id": pd.Series(dtype="str"), "peak_events_per_minute": pd.Series(dtype="int64")})
     for table, frame in raw.tables.items():
-        problems = list(raw.problems.get(table, []))
-        ts_col = TS_COLUMNS.get(table)
-        if ts_col is not None:
-            bounds = period if table in ACTIVITY_TABLES else (_as_utc(DEFAULT_VALID_FROM, "UTC"), period[1])
-            outside = out_of_range_timestamps(frame[ts_col], *bounds)
-            if outside.any():
-                problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
+        problems = _table_problems(table, frame, raw, period)
         flagged = [(reason_of(p), p.mask) for p in problems]
         flagged.append(("duplicate", duplicate_rows(frame, PRIMARY_KEYS.get(table))))
         if table == "events":
-            pre = assign_reasons(len(frame), flagged)
-            valid = pre == None  # noqa: E711
-            peaks = peak_events_per_minute(frame.loc[valid, "user_id"], frame.loc[valid, "ts"])
-            bot_ids = peaks[peaks > config.bot_events_per_minute]
-            flagged.append(("bot_user", frame["user_id"].isin(bot_ids.index).to_numpy() & valid))
-            bots = bot_ids.rename_axis("user_id").reset_index()
+            bot_rows, bots = _flag_bots(frame, flagged, config.bot_events_per_minute)
+            flagged.append(("bot_user", bot_rows))
         reasons = assign_reasons(len(frame), flagged)
         kept = frame.loc[reasons == None].reset_index(drop=True)  # noqa: E711
         if table == "events":
@@ -366,40 +432,17 @@ def clean_dataset(
         quarantined = _quarantine_frame(frame, raw.raw_values.get(table), reasons, problems)
         clean[table] = _protect(table, kept, key)
         quarantine[table] = _protect(table, quarantined, key)
-        counts = pd.Series(reasons[reasons != None]).value_counts()  # noqa: E711
-        for reason, n in counts.items():
-            reason_rows.append({"table": table, "reason": reason, "rows": int(n)})
-        ledger_rows.append(
-            {
-                "table": table,
-                "input_rows": len(frame),
-                "kept_rows": len(kept),
-                "quarantined_rows": int(counts.sum()),
-            }
-        )
+        reason_counts[table] = pd.Series(reasons[reasons != None]).value_counts()  # noqa: E711
+        row_counts[table] = (len(frame), len(kept))
     info: dict[str, Any] = {}
     if "events" in clean:
         clean["events"] = sessionize(clean["events"], config.session_gap_minutes)
         info["event_source_rows"] = clean["events"].pop("_source_row").to_numpy()
     if len(bots):
         bots["user_id"] = pseudonymize(bots["user_id"], key)
-    ledger = pd.DataFrame(ledger_rows)
-    ledger["balanced"] = ledger["input_rows"] == ledger["kept_rows"] + ledger["quarantined_rows"]
-    if not ledger["balanced"].all():
-        raise AssertionError(f"Cleaning ledger does not balance:\n{ledger}")
-    reasons_df = pd.DataFrame(reason_rows, columns=["table", "reason", "rows"])
-    reasons_df["rank"] = reasons_df["reason"].map(_reason_rank)
-    reasons_df = reasons_df.sort_values(["table", "rank", "reason"]).drop(columns="rank").reset_index(drop=True)
-    meta = dict(raw.meta)
-    meta["cleaned"] = {
-        "pseudonymized": True,
-        "key_fingerprint": key_fingerprint(key),
-        "session_gap_minutes": config.session_gap_minutes,
-        "valid_period": [period[0].isoformat(), period[1].isoformat()],
-        "bot_events_per_minute": config.bot_events_per_minute,
-    }
+    ledger, reasons_df = _ledger_and_reasons(reason_counts, row_counts)
     return CleaningResult(
-        dataset=Dataset(meta=meta, tables=clean),
+        dataset=Dataset(meta=_cleaned_meta(raw.meta, key, config, period), tables=clean),
         quarantine=quarantine,
         ledger=ledger,
         reasons=reasons_df,
@@ -503,6 +546,45 @@ def event_type_counts(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame
     counts["quarantined"] = counts["input"] - counts["kept"]
     counts.index = counts.index.astype("str").fillna("<null>")
     return counts.rename_axis("event_type").sort_values("input", ascending=False).reset_index()
+
+
+def publish_truth(data_dir: str | Path, out_dir: str | Path, key: bytes) -> Path:
+    """Copy the planted truth later notebooks need to ``out_dir/truth/``, user ids pseudonymized.
+
+    Later notebooks compare their results with the planted truth through this copy, so the key is
+    read once (by the cleaning notebook) and the raw ids never reach a later notebook.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The raw (canonical) dataset folder; real data has no ``truth/`` and gets an empty folder.
+    out_dir : str or Path
+        The cleaning notebook's output folder.
+    key : bytes
+        The pseudonymization key used for the clean dataset.
+
+    Returns
+    -------
+    Path
+        The ``truth/`` folder written (empty for real data).
+    """
+    target = Path(out_dir) / "truth"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    source = truth_dir(data_dir)
+    for name in PUBLISHED_TRUTH if source is not None else ():
+        file = source / (name if "." in name else f"{name}.parquet")
+        if not file.is_file():
+            continue
+        if file.suffix != ".parquet":
+            shutil.copyfile(file, target / file.name)
+            continue
+        frame = pd.read_parquet(file)
+        if "user_id" in frame:
+            frame["user_id"] = pseudonymize(frame["user_id"], key)
+        frame.to_parquet(target / file.name, index=False)
+    return target
 
 
 def save_cleaning_result(result: CleaningResult, out_dir: str | Path) -> dict[str, Path]:

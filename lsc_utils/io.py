@@ -140,15 +140,25 @@ def truth_dir(path: str | Path) -> Path | None:
 def load_truth(path: str | Path, name: str) -> pd.DataFrame | None:
     """Read ``truth/<name>.parquet`` of a simulated dataset; None when the dataset has no such truth."""
     folder = truth_dir(path)
-    file = folder / f"{name}.parquet" if folder else None
-    return pd.read_parquet(file) if file is not None and file.is_file() else None
+    return read_truth(folder, name) if folder else None
 
 
 def load_truth_yaml(path: str | Path, name: str) -> dict[str, Any] | None:
     """Read ``truth/<name>.yaml`` of a simulated dataset; None when the dataset has no such truth."""
     folder = truth_dir(path)
-    file = folder / f"{name}.yaml" if folder else None
-    return yaml.safe_load(file.read_text(encoding="utf-8")) if file is not None and file.is_file() else None
+    return read_truth_yaml(folder, name) if folder else None
+
+
+def read_truth(folder: str | Path, name: str) -> pd.DataFrame | None:
+    """Read ``<name>.parquet`` of a truth folder (e.g. the one notebook 01 publishes); None when absent."""
+    file = Path(folder) / f"{name}.parquet"
+    return pd.read_parquet(file) if file.is_file() else None
+
+
+def read_truth_yaml(folder: str | Path, name: str) -> dict[str, Any] | None:
+    """Read ``<name>.yaml`` of a truth folder; None when absent."""
+    file = Path(folder) / f"{name}.yaml"
+    return yaml.safe_load(file.read_text(encoding="utf-8")) if file.is_file() else None
 
 
 def save_dataset(ds: Dataset, path: str | Path) -> Path:

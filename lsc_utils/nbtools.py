@@ -17,9 +17,13 @@ import pandas as pd
 
 GLUE_MIMETYPE = "application/vnd.lsc-lab.glue+json"
 SIGNIFICANT_DIGITS = 6
+FIGURES, TABLES, METRICS_FILE = "figures", "tables", "metrics.json"
+"""The layout of a notebook's output folder: ``figures/``, ``tables/`` and the glued ``metrics.json``."""
+STATUSES = ("ok", "skipped")
+"""``status`` a notebook glues when it finishes: ``ok``, or ``skipped`` when its data is absent."""
 
 UPSTREAM_OUTPUTS: dict[str, dict[str, str]] = {
-    "01_data_cleaning": {"clean": "clean", "quarantine": "quarantine"},
+    "01_data_cleaning": {"clean": "clean", "quarantine": "quarantine", "truth": "truth"},
     "02_user_portraits": {"portraits": "tables/portraits.parquet", "persona_cards": "tables/persona_cards.csv"},
 }
 """The run-folder contract: outputs a notebook publishes for later ones, by name -> path in its folder."""
@@ -70,7 +74,7 @@ def upstream(run_dir: str | Path, notebook: str, output: str) -> Path:
 def notebook_output_dirs(out_dir: str | Path) -> dict[str, Path]:
     """Create and return a notebook's output folders: root, ``figures/`` and ``tables/``."""
     root = Path(out_dir)
-    dirs = {"root": root, "figures": root / "figures", "tables": root / "tables"}
+    dirs = {"root": root, "figures": root / FIGURES, "tables": root / TABLES}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     return dirs
@@ -100,7 +104,7 @@ def output_dir(kind: str = "root") -> Path:
 
 def metrics_file(root: str | Path) -> Path:
     """Path of the metrics file of a notebook output folder."""
-    return Path(root) / "metrics.json"
+    return Path(root) / METRICS_FILE
 
 
 def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
@@ -166,6 +170,37 @@ def glue(name: str, value: Any, display: bool = True) -> Any:
             text = text[:297] + "..."
         ipy_display({GLUE_MIMETYPE: {name: data}, "text/plain": f"{name} = {text}"}, raw=True)
     return data
+
+
+def finish_notebook(status: str = "ok", skipped: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Glue how the notebook ended: ``status``, ``skipped_sections`` and ``output_files`` (its tables).
+
+    Every notebook calls it once, in its last results cell, so the runner, the report and the tests
+    read the same three keys everywhere.
+
+    Parameters
+    ----------
+    status : str, default "ok"
+        One of :data:`STATUSES`.
+    skipped : list of str
+        Sections left out because the data cannot support them (in the order they were skipped).
+
+    Returns
+    -------
+    dict
+        The three values glued.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"finish_notebook: status must be one of {', '.join(STATUSES)}. Got '{status}'.")
+    tables = output_dir("tables")
+    record = {
+        "status": status,
+        "skipped_sections": list(dict.fromkeys(skipped)),
+        "output_files": sorted(p.name for p in tables.iterdir() if p.is_file()),
+    }
+    for name, value in record.items():
+        glue(name, value)
+    return record
 
 
 def read_metrics(out_dir: str | Path) -> dict[str, Any]:

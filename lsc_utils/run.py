@@ -9,6 +9,13 @@ Every notebook receives the standard parameters it declares:
 ``DATA_DIR``  the input canonical dataset folder (raw, before cleaning)
 ``RUN_DIR``   the run folder (later notebooks read ``RUN_DIR/01_data_cleaning/clean``)
 ``OUT_DIR``   the notebook's own output folder
+
+A notebook declares the outputs of earlier notebooks it reads in its metadata,
+``{"lsc_lab": {"requires": {"01_data_cleaning": ["clean", "truth"]}}}`` (names of
+:data:`lsc_utils.nbtools.UPSTREAM_OUTPUTS`). Before anything runs, every requirement must be met by
+a notebook selected earlier in the same run or by outputs already in the run folder; otherwise the
+run stops with a one-line error naming the notebooks to run first, or, with ``with_upstream=True``
+(``--with-upstream``), runs them too.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 import yaml
 
 from lsc_utils.io import sha256_file
+from lsc_utils.nbtools import UPSTREAM_OUTPUTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -54,10 +62,33 @@ class NotebookSpec:
     name: str
     path: Path
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requires: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_requirements(path: Path) -> dict[str, list[str]]:
+    """The upstream outputs a notebook declares in its metadata (``lsc_lab.requires``), checked.
+
+    Raises
+    ------
+    RunError
+        The declaration names a notebook or output that is not part of the run-folder contract.
+    """
+    metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    requires = dict((metadata.get("lsc_lab") or {}).get("requires") or {})
+    for notebook, outputs in requires.items():
+        unknown = sorted(set(outputs) - set(UPSTREAM_OUTPUTS.get(notebook, {})))
+        if notebook not in UPSTREAM_OUTPUTS or unknown:
+            raise RunError(
+                f"{path.name}: metadata lsc_lab.requires names {notebook} {', '.join(unknown) or ''}".rstrip()
+                + ", which no notebook publishes (see lsc_utils.nbtools.UPSTREAM_OUTPUTS)."
+            )
+        if notebook >= path.stem:
+            raise RunError(f"{path.name}: metadata lsc_lab.requires names {notebook}, which does not run before it.")
+    return {notebook: list(outputs) for notebook, outputs in requires.items()}
 
 
 def discover_notebooks(folder: Path = NOTEBOOK_DIR) -> list[NotebookSpec]:
-    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order, with their parameters."""
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order, with parameters and requirements."""
     import papermill
 
     specs = []
@@ -65,8 +96,49 @@ def discover_notebooks(folder: Path = NOTEBOOK_DIR) -> list[NotebookSpec]:
         match = NOTEBOOK_NAME.match(path.name)
         if match:
             params = papermill.inspect_notebook(str(path))
-            specs.append(NotebookSpec(match.group(1), path.stem, path, dict(params)))
+            specs.append(NotebookSpec(match.group(1), path.stem, path, dict(params), read_requirements(path)))
     return specs
+
+
+def missing_upstream(spec: NotebookSpec, run_dir: Path, planned: set[str]) -> dict[str, list[str]]:
+    """Outputs ``spec`` requires that neither a planned notebook nor the run folder provides."""
+    missing = {}
+    for notebook, outputs in spec.requires.items():
+        if notebook in planned:
+            continue
+        absent = [o for o in outputs if not (run_dir / notebook / UPSTREAM_OUTPUTS[notebook][o]).exists()]
+        if absent:
+            missing[notebook] = absent
+    return missing
+
+
+def resolve_upstream(
+    specs: list[NotebookSpec], all_specs: list[NotebookSpec], run_dir: Path, with_upstream: bool = False
+) -> list[NotebookSpec]:
+    """The selected notebooks, plus (``with_upstream``) the earlier ones whose outputs are missing.
+
+    Raises
+    ------
+    RunError
+        A requirement is unmet and ``with_upstream`` is False: one line naming the notebooks to run.
+    """
+    by_name = {s.name: s for s in all_specs}
+    chosen = {s.name: s for s in specs}
+    pending = list(specs)
+    while pending:
+        spec = pending.pop()
+        missing = missing_upstream(spec, run_dir, set(chosen))
+        if missing and not with_upstream:
+            needed = sorted({s.number for s in specs} | {n[:2] for n in missing})
+            what = "; ".join(f"{nb} ({', '.join(outs)})" for nb, outs in missing.items())
+            raise RunError(
+                f"notebook {spec.name} needs {what}, absent from {run_dir}: run --only {','.join(needed)} "
+                f"or add --with-upstream."
+            )
+        for notebook in missing:
+            chosen[notebook] = by_name[notebook]
+            pending.append(by_name[notebook])
+    return sorted(chosen.values(), key=lambda s: s.number)
 
 
 def select_notebooks(specs: list[NotebookSpec], only: str | list[str] | None) -> list[NotebookSpec]:
@@ -262,8 +334,14 @@ def run_collection(
     overrides: list[str] | None = None,
     notebook_dir: Path = NOTEBOOK_DIR,
     progress: bool = True,
+    with_upstream: bool = False,
+    parameters: dict[str, Any] | None = None,
 ) -> Path:
     """Run the collection and write the report; return the run folder.
+
+    ``overrides`` are ``NAME=VALUE`` texts (the CLI's ``-p``), ``parameters`` the same as Python
+    values (they win over ``overrides``); ``with_upstream`` also runs the earlier notebooks whose
+    outputs a selected notebook requires and the run folder lacks.
 
     Raises
     ------
@@ -277,13 +355,14 @@ def run_collection(
     from lsc_utils.report import write_report
 
     config = load_config(config_path)
-    params = dict(parse_parameter(p) for p in overrides or [])
+    params = dict(parse_parameter(p) for p in overrides or []) | dict(parameters or {})
     all_specs = discover_notebooks(notebook_dir)
     specs = select_notebooks(all_specs, only or config.get("notebooks"))
     if not specs:
         raise RunError(f"no notebooks found in {notebook_dir}")
     data_dir = _resolve(data or config.get("data") or "data/sample")
     run_dir = _resolve(out) if out else RUNS_DIR / str(config["name"])
+    specs = resolve_upstream(specs, all_specs, run_dir, with_upstream)
     plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
     if not data_dir.exists():
         raise RunError(f"dataset folder not found: {data_dir} (make it with 'make data' or convert your own)")
@@ -330,7 +409,8 @@ def describe_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> str:
     """Text listing of the notebooks and their parameters (name, type, default, help)."""
     lines = []
     for spec in discover_notebooks(notebook_dir):
-        lines.append(f"{spec.name}")
+        needs = "; ".join(f"{nb}: {', '.join(outs)}" for nb, outs in spec.requires.items())
+        lines.append(f"{spec.name}" + (f"  (reads {needs})" if needs else ""))
         for name, p in spec.parameters.items():
             help_text = f"  # {p['help']}" if p.get("help") else ""
             lines.append(f"    {name}: {p.get('inferred_type_name', '?')} = {p.get('default')}{help_text}")

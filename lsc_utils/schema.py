@@ -344,6 +344,20 @@ def validate_table(
     """
     specs = _table_spec(table)
     frame = frame.reset_index(drop=True)
+    _check_rows_and_required_columns(frame, specs, table, file)
+    coerced, problems = _coerce_columns(frame, specs, table, file)
+    out = pd.DataFrame(coerced, index=frame.index)
+    for extra in EXTRA_COLUMNS.get(table, ()):
+        if extra in frame.columns:
+            out[extra] = frame[extra].astype("str").where(~_is_null(frame[extra]), pd.NA).astype("str")
+    _add_rule_problems(out, frame, table, problems)
+    if strict and problems:
+        raise DatasetError("\n".join(p.describe(file) for p in problems))
+    return out, problems
+
+
+def _check_rows_and_required_columns(frame: pd.DataFrame, specs: dict[str, ColumnSpec], table: str, file: str) -> None:
+    """Raise a DatasetError when the table has no rows, or listing every missing required column."""
     if len(frame) == 0:
         raise DatasetError(f"{file}: the {table} table is empty (no rows).")
     missing = [c for c, s in specs.items() if s.required and c not in frame.columns]
@@ -354,8 +368,30 @@ def validate_table(
     if errors:
         raise DatasetError("\n".join(errors))
 
-    coerced = {}
+
+def _coerce_columns(
+    frame: pd.DataFrame, specs: dict[str, ColumnSpec], table: str, file: str
+) -> tuple[dict[str, pd.Series], list[RowProblem]]:
+    """Coerce every canonical column (absent optional ones become null columns) to its canonical dtype.
+
+    Values that fail to parse become nulls and a row problem; a column where more than
+    :data:`WRONG_TYPE_SHARE` of the non-null values fail is of the wrong type.
+
+    Returns
+    -------
+    coerced : dict of str to pandas.Series
+        Canonical columns in canonical order.
+    problems : list of RowProblem
+        Unparseable values, one problem per column.
+
+    Raises
+    ------
+    DatasetError
+        If a column cannot be read at all, or listing every column of the wrong type.
+    """
+    coerced: dict[str, pd.Series] = {}
     problems: list[RowProblem] = []
+    errors: list[str] = []
     for name, spec in specs.items():
         if name not in frame.columns:
             coerced[name] = _null_column(spec, len(frame), frame.index)
@@ -379,11 +415,15 @@ def validate_table(
         coerced[name] = values
     if errors:
         raise DatasetError("\n".join(errors))
+    return coerced, problems
 
-    out = pd.DataFrame(coerced, index=frame.index)
-    for extra in EXTRA_COLUMNS.get(table, ()):
-        if extra in frame.columns:
-            out[extra] = frame[extra].astype("str").where(~_is_null(frame[extra]), pd.NA).astype("str")
+
+def _add_rule_problems(out: pd.DataFrame, frame: pd.DataFrame, table: str, problems: list[RowProblem]) -> None:
+    """Append the schema-rule problems of the coerced table to ``problems`` (the parse problems so far).
+
+    A null found where a value failed to parse is already reported as unparseable, so those rows
+    are left out of the null problem (which is dropped when no row is left).
+    """
     already = {(p.column) for p in problems}
     for p in _rule_problems(out, frame, table):
         if p.problem in ("null_value", "null_id") and p.column in already:
@@ -394,9 +434,6 @@ def validate_table(
                 continue
             p.examples = _examples(frame[p.column], p.mask)
         problems.append(p)
-    if strict and problems:
-        raise DatasetError("\n".join(p.describe(file) for p in problems))
-    return out, problems
 
 
 def epoch_int(values: pd.Series, unit: str = "us") -> np.ndarray:

@@ -59,14 +59,17 @@ from lsc_utils.paths.baskets import (
     viewed_not_bought,
 )
 from lsc_utils.paths.funnels import (
+    breakdown_conversion,
     funnel,
     funnel_conversion_times,
     funnel_dropoffs,
+    wilson_interval,
 )
 from lsc_utils.paths.markov import (
     MarkovPathModel,
     absorption_probabilities,
     expected_steps_to_absorption,
+    parse_state_map,
     sankey_flows,
     transitions_table,
 )
@@ -103,6 +106,7 @@ __all__ = [
     "_transition_counts_sql",
     "absorption_probabilities",
     "association_rules",
+    "breakdown_conversion",
     "build_basket_matrix",
     "build_channel_journeys",
     "build_session_paths",
@@ -113,8 +117,10 @@ __all__ = [
     "funnel_conversion_times",
     "funnel_dropoffs",
     "markov_attribution",
+    "parse_state_map",
     "prefixspan",
     "sankey_flows",
     "transitions_table",
     "viewed_not_bought",
+    "wilson_interval",
 ]

@@ -332,3 +332,58 @@ def funnel_dropoffs(
     users = _format_user_rows(_funnel_user_rows(events, spec, "funnel_dropoffs"), spec)
     keep = ["user_id", *(["by_value"] if spec.by else []), f"step_{step}_ts"]
     return users.loc[users["steps_reached"] == step, keep].reset_index(drop=True)
+
+
+def wilson_interval(successes: Any, trials: Any, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion (Wilson 1927), element-wise.
+
+    It stays inside [0, 1] and keeps its coverage for small groups and rates near 0 or 1, where the
+    normal ("Wald") interval fails; ``z = 1.96`` gives 95 %.
+
+    Parameters
+    ----------
+    successes, trials : array-like of int
+        Successes and trials per group (``trials >= 1``).
+    z : float, default 1.96
+        Standard-normal quantile of the two-sided level.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Lower and upper bounds.
+    """
+    n = np.asarray(trials, dtype="float64")
+    if (n < 1).any():
+        raise ValueError("wilson_interval: every group needs at least one trial.")
+    p = np.asarray(successes, dtype="float64") / n
+    center = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return center - half, center + half
+
+
+def breakdown_conversion(funnel_table: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
+    """Conversion from the first to the last funnel step per breakdown value, with Wilson intervals.
+
+    Parameters
+    ----------
+    funnel_table : pandas.DataFrame
+        Rows of :func:`funnel` (with ``by=``) stacked with a ``breakdown`` column naming the variable
+        and ``by_value`` its value; rows with ``breakdown == "all"`` are left out.
+    z : float, default 1.96
+        Standard-normal quantile of the intervals (95 %).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``breakdown, by_value, n`` (users at step 1), ``users`` (at the last step),
+        ``overall_conversion, ci_low, ci_high``, in the table's order.
+    """
+    last_step = funnel_table["step"].max()
+    keys = ["breakdown", "by_value"]
+    split = funnel_table[funnel_table["breakdown"] != "all"]
+    last = split.loc[split["step"] == last_step].copy()
+    first = split.loc[split["step"] == 1].set_index(keys)["users"]
+    last["n"] = first.reindex(pd.MultiIndex.from_frame(last[keys])).to_numpy()
+    last["ci_low"], last["ci_high"] = wilson_interval(last["users"], last["n"], z)
+    columns = [*keys, "n", "users", "overall_conversion", "ci_low", "ci_high"]
+    return last[columns].reset_index(drop=True)

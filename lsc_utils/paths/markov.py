@@ -12,6 +12,7 @@ import scipy.sparse.linalg as spla
 from sklearn.base import BaseEstimator
 
 from lsc_utils.checks import check_int as _check_int
+from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.paths._events import CONVERSION, END, MAX_DENSE_STATES, NULL, SEPARATOR, START, EventsInput
 from lsc_utils.paths.sql import _count_transitions, _path_spec, _PathSpec
 
@@ -348,3 +349,33 @@ def sankey_flows(model: MarkovPathModel, top_n: int = 20) -> pd.DataFrame:
     flows = flows.rename(columns={"from_state": "source", "to_state": "target", "count": "value"})
     flows = flows.sort_values(["value", "source", "target"], ascending=[False, True, True])
     return flows.head(top_n).reset_index(drop=True)
+
+
+def parse_state_map(text: str, event_types: Sequence[str] = EVENT_TYPES) -> dict[str, str]:
+    """A state map from ``"type:state, type:state"`` text (e.g. a notebook parameter).
+
+    Every canonical event type starts as its own state; ``like:engage`` maps ``like`` to ``engage``;
+    ``like:`` (empty state) drops the type from the paths.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated ``event_type:state`` pairs; empty means the identity map.
+    event_types : sequence of str
+        Event types that start mapped to themselves.
+
+    Returns
+    -------
+    dict
+        ``event_type -> state``.
+    """
+    state_map = {t: t for t in event_types}
+    for pair in filter(None, (p.strip() for p in str(text).split(","))):
+        event_type, separator, state = (part.strip() for part in pair.partition(":"))
+        if not separator or not event_type:
+            raise ValueError(f"parse_state_map: '{pair}' is not of the form event_type:state.")
+        if state:
+            state_map[event_type] = state
+        else:
+            state_map.pop(event_type, None)
+    return state_map

@@ -68,6 +68,7 @@ from lsc_utils.portraits.clv import (
     customer_lifetime_value,
     describe_fit,
     rank_high_value_users,
+    score_customer_value,
     score_customers,
 )
 from lsc_utils.portraits.features import (
@@ -142,6 +143,7 @@ __all__ = [
     "gamma_gamma_log_likelihood",
     "prepare_features",
     "rank_high_value_users",
+    "score_customer_value",
     "score_customers",
     "score_rfm",
     "segment_users",

@@ -175,6 +175,51 @@ def score_customers(
     return out.sort_values("clv", ascending=False, kind="stable")
 
 
+def score_customer_value(
+    summary: pd.DataFrame,
+    transaction_model: BetaGeoModel,
+    spend_model: GammaGammaModel | None,
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+) -> tuple[pd.DataFrame, str]:
+    """Score customers by CLV when spend can be modelled, else by expected purchases.
+
+    The Gamma-Gamma spend model needs repeat customers with prices and a finite mean spend
+    (``q > 1``); without it the money value of a customer is unknown, and the honest ranking is
+    by the BG/NBD expected number of purchases over the same horizon.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Output of :func:`summarize_transactions` (its ``attrs["unit"]`` sets the time unit).
+    transaction_model : BetaGeoModel
+        Fitted on ``summary``.
+    spend_model : GammaGammaModel or None
+        Fitted on the repeat customers of ``summary``; None when it could not be fitted.
+    horizon_months, discount_rate
+        As in :func:`score_customers`.
+
+    Returns
+    -------
+    tuple
+        The scores (as :func:`score_customers`; ``expected_spend`` and ``clv`` null in the fallback)
+        and the name of the column to rank by: ``"clv"`` or ``"expected_purchases"``.
+    """
+    if spend_model is not None and spend_model.params_["q"] > 1:
+        return score_customers(summary, transaction_model, spend_model, horizon_months, discount_rate), "clv"
+    unit = summary.attrs.get("unit", "W")
+    x, t_x, big_t = summary["frequency"], summary["recency"], summary["T"]
+    horizon = horizon_months * DAYS_PER_MONTH / UNIT_DAYS[unit]
+    scores = pd.DataFrame(
+        {
+            "p_alive": transaction_model.probability_alive(x, t_x, big_t),
+            "expected_purchases": transaction_model.predict_purchases(horizon, x, t_x, big_t),
+        },
+        index=summary.index,
+    ).assign(expected_spend=np.nan, clv=np.nan)
+    return scores, "expected_purchases"
+
+
 def compare_calibration_holdout(
     transaction_model: BetaGeoModel, summary: pd.DataFrame, max_frequency: int = 7
 ) -> pd.DataFrame:

@@ -119,13 +119,52 @@ def _portrait_sql(
     as_of_us: int | None = None,
 ) -> str:
     """The single SQL statement of :func:`build_portraits` (events after ``as_of_us`` are left out)."""
-    ts = _utc_ts_expr(types, "ts", "events")
-    pay_list = ", ".join(_sql_literal(t) for t in PURCHASE_EVENTS)
-    session_expr, gap_flag = _session_key_sql(needs_gap_sessions, gap_minutes)
+    event_ctes = _event_ctes(events, types, timezone, needs_gap_sessions, gap_minutes, as_of_us)
     ctes = [
         *_coded_side_ctes("it", items, item_types, "item_id", ("category", "brand")),
         *_coded_side_ctes("rm", rooms, room_types, "room_id", ("anchor_id",)),
+        *event_ctes,
     ]
+    ctes.append(f"base AS (SELECT {', '.join(_base_aggregates())} FROM ev GROUP BY user_id)")
+    ctes.extend(_affinity_ctes())
+    if users:
+        ctes.append(_user_cte(users, user_types))
+    return "WITH " + ",\n".join(ctes) + _portrait_select(users, user_types)
+
+
+def _event_ctes(
+    events: str,
+    types: dict[str, str],
+    timezone: str,
+    needs_gap_sessions: bool,
+    gap_minutes: float,
+    as_of_us: int | None,
+) -> list[str]:
+    """CTEs ``raw`` (and ``raw_gap``) and ``ev``: the events up to ``as_of_us`` with local time parts.
+
+    Parameters
+    ----------
+    events : str
+        Name of the registered events view.
+    types : dict of str to str
+        DuckDB type of each events column.
+    timezone : str
+        IANA time zone of hours, weekdays and days.
+    needs_gap_sessions : bool
+        Derive sessions from inactivity gaps where ``session_id`` is null.
+    gap_minutes : float
+        Inactivity gap of derived sessions.
+    as_of_us : int, optional
+        Last included event time (microseconds since the epoch); None keeps every event.
+
+    Returns
+    -------
+    list of str
+        The CTEs, in dependency order.
+    """
+    ts = _utc_ts_expr(types, "ts", "events")
+    pay_list = ", ".join(_sql_literal(t) for t in PURCHASE_EVENTS)
+    session_expr, gap_flag = _session_key_sql(needs_gap_sessions, gap_minutes)
     raw_cols = [
         "CAST(e.user_id AS VARCHAR) AS user_id",
         f"epoch_us({ts}) AS t_us",
@@ -134,7 +173,7 @@ def _portrait_sql(
         *(f"{_optional(types, c)} AS {c}" for c in _OPTIONAL_EVENT_COLUMNS),
     ]
     cutoff = f" WHERE epoch_us({ts}) <= {as_of_us}" if as_of_us is not None else ""
-    ctes.append(f"raw AS (SELECT {', '.join(raw_cols)} FROM {events} e{cutoff})")
+    ctes = [f"raw AS (SELECT {', '.join(raw_cols)} FROM {events} e{cutoff})"]
     if gap_flag:
         ctes.append(f"raw_gap AS (SELECT *, {gap_flag} FROM raw)")
     source = "raw_gap" if gap_flag else "raw"
@@ -149,14 +188,46 @@ def _portrait_sql(
                it.category, it.brand, rm.anchor_id
         FROM {source} AS raw LEFT JOIN it ON it.item_id = raw.item_id LEFT JOIN rm ON rm.room_id = raw.room_id)"""
     )
-    ctes.append(f"base AS (SELECT {', '.join(_base_aggregates())} FROM ev GROUP BY user_id)")
-    ctes.extend(_affinity_ctes())
-    if users:
-        user_sel = ", ".join(f"min({c}) AS {c}" for c in USER_COLUMNS if c in user_types)
-        ctes.append(
-            f"us AS (SELECT CAST(user_id AS VARCHAR) AS user_id, count(*) AS n_user_rows{', ' + user_sel if user_sel else ''} "
-            f"FROM {users} GROUP BY 1)"
-        )
+    return ctes
+
+
+def _user_cte(users: str, user_types: dict[str, str]) -> str:
+    """CTE ``us``: one row per user id with its row count and the user attributes present.
+
+    Parameters
+    ----------
+    users : str
+        Name of the registered users view.
+    user_types : dict of str to str
+        DuckDB type of each users column.
+
+    Returns
+    -------
+    str
+        The CTE.
+    """
+    user_sel = ", ".join(f"min({c}) AS {c}" for c in USER_COLUMNS if c in user_types)
+    return (
+        f"us AS (SELECT CAST(user_id AS VARCHAR) AS user_id, count(*) AS n_user_rows{', ' + user_sel if user_sel else ''} "
+        f"FROM {users} GROUP BY 1)"
+    )
+
+
+def _portrait_select(users: str | None, user_types: dict[str, str]) -> str:
+    """Final SELECT of the portrait statement: the per-user CTEs joined on ``user_id``, sorted by it.
+
+    Parameters
+    ----------
+    users : str, optional
+        Name of the registered users view (None: no users table, so no ``us`` join).
+    user_types : dict of str to str
+        DuckDB type of each users column.
+
+    Returns
+    -------
+    str
+        The statement's tail after its CTEs.
+    """
     user_cols = [f"us.{c}" for c in USER_COLUMNS if users and c in user_types]
     user_join = "LEFT JOIN us USING (user_id)" if users else ""
     n_user_rows = ["us.n_user_rows"] if users else []
@@ -172,10 +243,7 @@ def _portrait_sql(
             *user_cols,
         ]
     )
-    return (
-        "WITH "
-        + ",\n".join(ctes)
-        + f"""
+    return f"""
     SELECT {select}
     FROM base
     LEFT JOIN pay USING (user_id)
@@ -185,7 +253,6 @@ def _portrait_sql(
     LEFT JOIN anchor_top USING (user_id)
     {user_join}
     ORDER BY user_id"""
-    )
 
 
 def _coded_side_ctes(
@@ -354,6 +421,34 @@ def build_portraits(
         If a required column is missing, ``ts`` is not a timestamp, the events are empty or the users
         table repeats a ``user_id``.
     """
+    rules, as_of_us = _check_portrait_arguments(lifecycle, tier_quantiles, as_of, session_gap_minutes)
+    per_user, sides, missing_sessions = _query_per_user(
+        events, users, items, rooms, con, timezone, session_gap_minutes, as_of_us
+    )
+    _check_per_user(per_user, as_of)
+    notes = _input_notes(sides, missing_sessions, session_gap_minutes)
+    return _finish_portraits(per_user, as_of_us, rules, tier_quantiles, timezone, notes)
+
+
+_Sides = dict[str, tuple[str | None, dict[str, str]]]
+"""Registered view name (None when the table is not given) and column types of items, rooms and users."""
+
+
+def _check_portrait_arguments(
+    lifecycle: LifecycleRules | None,
+    tier_quantiles: tuple[float, float, float],
+    as_of: Any,
+    session_gap_minutes: float,
+) -> tuple[LifecycleRules, int | None]:
+    """Check the arguments of :func:`build_portraits` that need no data.
+
+    Returns
+    -------
+    rules : LifecycleRules
+        ``lifecycle``, or the default rules.
+    as_of_us : int or None
+        ``as_of`` in microseconds since the epoch (UTC), None without ``as_of``.
+    """
     rules = lifecycle if lifecycle is not None else LifecycleRules()
     _check_tier_quantiles(tier_quantiles)
     as_of_us = None if as_of is None else int(_as_utc_timestamp(as_of, "as_of").value // 1000)
@@ -361,25 +456,37 @@ def build_portraits(
         raise ValueError(
             f"The 'session_gap_minutes' parameter of build_portraits must be > 0. Got {session_gap_minutes} instead."
         )
+    return rules, as_of_us
+
+
+def _query_per_user(
+    events: TableSource,
+    users: TableSource | None,
+    items: TableSource | None,
+    rooms: TableSource | None,
+    con: duckdb.DuckDBPyConnection | None,
+    timezone: str,
+    session_gap_minutes: float,
+    as_of_us: int | None,
+) -> tuple[pd.DataFrame, _Sides, int]:
+    """Register the tables, run the portrait SQL and remove the views (closing a private connection).
+
+    Returns
+    -------
+    per_user : DataFrame
+        The SQL result, one row per event user.
+    sides : dict
+        View name and column types of items, rooms and users.
+    missing_sessions : int
+        Events without ``session_id`` (-1 when the column is absent).
+    """
     own = con is None
     connection = duckdb.connect() if own else con
     registered: list[str] = []
-    notes: list[str] = []
     try:
         ev_name, ev_types = _register_table(connection, events, "events", registered)
         _require(ev_types, ["user_id", "ts", "event_type"], "events")
-        sides: dict[str, tuple[str | None, dict[str, str]]] = {}
-        for table, source, key in (
-            ("items", items, "item_id"),
-            ("rooms", rooms, "room_id"),
-            ("users", users, "user_id"),
-        ):
-            if source is None:
-                sides[table] = (None, {})
-                continue
-            name, types = _register_table(connection, source, table, registered)
-            _require(types, [key], table)
-            sides[table] = (name, types)
+        sides = _register_sides(connection, items, rooms, users, registered)
         missing_sessions = _count_missing_sessions(connection, ev_name, ev_types)
         sql = _portrait_sql(
             ev_name,
@@ -397,6 +504,40 @@ def build_portraits(
         _release(connection, registered)
         if own:
             connection.close()
+    return per_user, sides, missing_sessions
+
+
+def _register_sides(
+    connection: duckdb.DuckDBPyConnection,
+    items: TableSource | None,
+    rooms: TableSource | None,
+    users: TableSource | None,
+    registered: list[str],
+) -> _Sides:
+    """Register the optional items, rooms and users tables (in that order) and check their key columns.
+
+    Returns
+    -------
+    dict
+        ``{"items" | "rooms" | "users": (view name or None, column types)}``.
+    """
+    sides: _Sides = {}
+    for table, source, key in (
+        ("items", items, "item_id"),
+        ("rooms", rooms, "room_id"),
+        ("users", users, "user_id"),
+    ):
+        if source is None:
+            sides[table] = (None, {})
+            continue
+        name, types = _register_table(connection, source, table, registered)
+        _require(types, [key], table)
+        sides[table] = (name, types)
+    return sides
+
+
+def _check_per_user(per_user: pd.DataFrame, as_of: Any) -> None:
+    """Raise a DatasetError when there are no event users or the users table repeats an event user's id."""
     if per_user.empty:
         when = "" if as_of is None else f" on or before as_of={as_of}"
         raise DatasetError(f"events: the events table has no rows{when}, so there are no users to portray.")
@@ -405,8 +546,6 @@ def build_portraits(
         raise DatasetError(
             f"users: column 'user_id' repeats {int((per_user['n_user_rows'] > 1).sum())} ids of event users (e.g. {dup})."
         )
-    notes.extend(_input_notes(sides, missing_sessions, session_gap_minutes))
-    return _finish_portraits(per_user, as_of_us, rules, tier_quantiles, timezone, notes)
 
 
 def _input_notes(sides: dict[str, tuple[str | None, dict[str, str]]], missing_sessions: int, gap: float) -> list[str]:

@@ -357,41 +357,19 @@ def segment_users(
     -------
     SegmentationResult
     """
-    if method not in ("auto", "kmeans", "gmm"):
-        raise ValueError(
-            f"The 'method' parameter of segment_users must be 'auto', 'kmeans' or 'gmm'. Got {method!r} instead."
-        )
-    ks = sorted({int(k) for k in k_range})
-    if not ks or ks[0] < 2 or ks[-1] >= len(portraits):
-        raise ValueError(
-            f"The 'k_range' parameter of segment_users must hold ints in [2, n_users - 1] = [2, {len(portraits) - 1}]. Got {list(k_range)} instead."
-        )
+    ks = _check_segment_arguments(method, k_range, len(portraits))
     scaler, dropped = prepare_features(portraits, features)
     x = scaler.transform(portraits)
     with threadpool_limits(limits=1):
         km_table, gm_table = _score_k_range(
             x[_sample_rows(len(x), selection_sample, random_state)], ks, random_state, silhouette_sample
         )
-        k_km = int(km_table.loc[km_table["silhouette"].fillna(-np.inf).idxmax(), "k"])
-        k_gm = int(gm_table.loc[gm_table["bic"].idxmin(), "k"])
-        sil_km = float(km_table.set_index("k").loc[k_km, "silhouette"])
-        sil_gm = float(gm_table.set_index("k").loc[k_gm, "silhouette"])
-        chosen = (
-            method
-            if method != "auto"
-            else ("gmm" if np.nan_to_num(sil_gm, nan=-1) > np.nan_to_num(sil_km, nan=-1) else "kmeans")
-        )
-        k = k_km if chosen == "kmeans" else k_gm
+        chosen, k, criterion = _select_family_and_k(km_table, gm_table, method, len(x))
         model: KMeans | GaussianMixture = (
             _fit_kmeans(x, k, random_state) if chosen == "kmeans" else _fit_gmm(x, k, random_state)
         )
         raw_labels = model.predict(x)
     label_map = _relabel_by_size(raw_labels, k)
-    criterion = (
-        f"KMeans: k with the highest silhouette (k={k_km}, silhouette={sil_km:.3f}); "
-        f"GMM: k with the lowest BIC (k={k_gm}, silhouette={sil_gm:.3f}); "
-        f"kept {chosen} ({'higher silhouette' if method == 'auto' else 'forced by method'}), refitted on all {len(x)} users."
-    )
     return SegmentationResult(
         labels=pd.Series(label_map[raw_labels], index=portraits.index, name="segment"),
         method=chosen,
@@ -404,6 +382,67 @@ def segment_users(
         dropped_features=dropped,
         label_map=label_map,
     )
+
+
+def _check_segment_arguments(method: str, k_range: Sequence[int], n_users: int) -> list[int]:
+    """Check ``method`` and ``k_range`` of :func:`segment_users`.
+
+    Returns
+    -------
+    list of int
+        The distinct candidate k, sorted.
+    """
+    if method not in ("auto", "kmeans", "gmm"):
+        raise ValueError(
+            f"The 'method' parameter of segment_users must be 'auto', 'kmeans' or 'gmm'. Got {method!r} instead."
+        )
+    ks = sorted({int(k) for k in k_range})
+    if not ks or ks[0] < 2 or ks[-1] >= n_users:
+        raise ValueError(
+            f"The 'k_range' parameter of segment_users must hold ints in [2, n_users - 1] = [2, {n_users - 1}]. Got {list(k_range)} instead."
+        )
+    return ks
+
+
+def _select_family_and_k(
+    km_table: pd.DataFrame, gm_table: pd.DataFrame, method: str, n_users: int
+) -> tuple[str, int, str]:
+    """Apply the selection criterion of :func:`segment_users` to the model-selection tables.
+
+    Parameters
+    ----------
+    km_table, gm_table : DataFrame
+        KMeans and GMM scores per k (from :func:`_score_k_range`).
+    method : {"auto", "kmeans", "gmm"}
+        Family requested.
+    n_users : int
+        Users the kept model is refitted on (stated in the criterion).
+
+    Returns
+    -------
+    chosen : str
+        ``"kmeans"`` or ``"gmm"``.
+    k : int
+        Number of segments of the chosen family.
+    criterion : str
+        The selection rule and its outcome, as a sentence.
+    """
+    k_km = int(km_table.loc[km_table["silhouette"].fillna(-np.inf).idxmax(), "k"])
+    k_gm = int(gm_table.loc[gm_table["bic"].idxmin(), "k"])
+    sil_km = float(km_table.set_index("k").loc[k_km, "silhouette"])
+    sil_gm = float(gm_table.set_index("k").loc[k_gm, "silhouette"])
+    chosen = (
+        method
+        if method != "auto"
+        else ("gmm" if np.nan_to_num(sil_gm, nan=-1) > np.nan_to_num(sil_km, nan=-1) else "kmeans")
+    )
+    k = k_km if chosen == "kmeans" else k_gm
+    criterion = (
+        f"KMeans: k with the highest silhouette (k={k_km}, silhouette={sil_km:.3f}); "
+        f"GMM: k with the lowest BIC (k={k_gm}, silhouette={sil_gm:.3f}); "
+        f"kept {chosen} ({'higher silhouette' if method == 'auto' else 'forced by method'}), refitted on all {n_users} users."
+    )
+    return chosen, k, criterion
 
 
 def _relabel_by_size(raw: np.ndarray, k: int) -> np.ndarray:

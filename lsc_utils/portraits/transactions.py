@@ -79,6 +79,32 @@ def summarize_transactions(
     DataFrame
         Indexed by ``user_id`` (sorted).
     """
+    cal_end, obs_end = _check_transaction_arguments(transaction, unit, calibration_end, observation_end, timezone)
+    own = con is None
+    connection = duckdb.connect() if own else con
+    registered: list[str] = []
+    try:
+        name, types = _register_table(connection, events, "events", registered)
+        _require(types, ["user_id", "ts", "event_type"], "events")
+        raw = connection.execute(_transactions_sql(name, types, transaction, cal_end, obs_end, timezone)).df()
+    finally:
+        _release(connection, registered)
+        if own:
+            connection.close()
+    return _transactions_frame(raw, unit, cal_end, obs_end, observation_end is not None)
+
+
+def _check_transaction_arguments(
+    transaction: str, unit: str, calibration_end: Any, observation_end: Any, timezone: str
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Check the arguments of :func:`summarize_transactions` that need no data.
+
+    Returns
+    -------
+    cal_end, obs_end : Timestamp
+        Last local day of the calibration and of the observation period (``cal_end`` without
+        ``observation_end``).
+    """
     if transaction not in ("day", "session"):
         raise ValueError(
             "The 'transaction' parameter of summarize_transactions must be 'day' or 'session'. "
@@ -94,27 +120,45 @@ def summarize_transactions(
         raise ValueError(
             f"The 'observation_end' parameter ({obs_end.date()}) must not be before calibration_end ({cal_end.date()})."
         )
-    own = con is None
-    connection = duckdb.connect() if own else con
-    registered: list[str] = []
-    try:
-        name, types = _register_table(connection, events, "events", registered)
-        _require(types, ["user_id", "ts", "event_type"], "events")
-        ts = _utc_ts_expr(types, "ts", "events")
-        value = f"{_optional(types, 'price')} * coalesce({_optional(types, 'quantity')}, 1)"
-        pay_list = ", ".join(_sql_literal(t) for t in PURCHASE_EVENTS)
-        cal, obs = _sql_literal(str(cal_end.date())), _sql_literal(str(obs_end.date()))
-        if transaction == "session":
-            _require(types, ["session_id"], "events")
-            sql = _session_transactions_sql(name, ts, value, pay_list, cal_end, obs_end, timezone)
-        else:
-            sql = _day_transactions_sql(name, ts, value, pay_list, cal, obs, timezone)
-        raw = connection.execute(sql).df()
-    finally:
-        _release(connection, registered)
-        if own:
-            connection.close()
-    return _transactions_frame(raw, unit, cal_end, obs_end, observation_end is not None)
+    return cal_end, obs_end
+
+
+def _transactions_sql(
+    name: str,
+    types: dict[str, str],
+    transaction: str,
+    cal_end: pd.Timestamp,
+    obs_end: pd.Timestamp,
+    timezone: str,
+) -> str:
+    """SQL of the per-customer transaction summary, by purchase day or by purchase session.
+
+    Parameters
+    ----------
+    name : str
+        Name of the registered events view.
+    types : dict of str to str
+        DuckDB type of each events column.
+    transaction : {"day", "session"}
+        What one transaction is.
+    cal_end, obs_end : Timestamp
+        Last local day of the calibration and of the observation period.
+    timezone : str
+        Time zone of the calendar days.
+
+    Returns
+    -------
+    str
+        The statement.
+    """
+    ts = _utc_ts_expr(types, "ts", "events")
+    value = f"{_optional(types, 'price')} * coalesce({_optional(types, 'quantity')}, 1)"
+    pay_list = ", ".join(_sql_literal(t) for t in PURCHASE_EVENTS)
+    cal, obs = _sql_literal(str(cal_end.date())), _sql_literal(str(obs_end.date()))
+    if transaction == "session":
+        _require(types, ["session_id"], "events")
+        return _session_transactions_sql(name, ts, value, pay_list, cal_end, obs_end, timezone)
+    return _day_transactions_sql(name, ts, value, pay_list, cal, obs, timezone)
 
 
 def _day_transactions_sql(name: str, ts: str, value: str, pay_list: str, cal: str, obs: str, timezone: str) -> str:

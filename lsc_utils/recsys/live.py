@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lsc_utils import consent
 from lsc_utils.checks import check_int as _check_int
 from lsc_utils.checks import require_columns as _require_columns
 from lsc_utils.recsys._common import (
@@ -24,7 +25,6 @@ from lsc_utils.recsys._common import (
 )
 from lsc_utils.recsys._topk import _batches, _row_normalize, _selection_matrix, _top_k_similarity, select_top_k
 from lsc_utils.recsys.interactions import Interactions, interactions_from_frame
-from lsc_utils.schema import DatasetError
 
 # ---------------------------------------------------------------------------------------------
 # Live rooms, live re-ranking, consent
@@ -161,15 +161,7 @@ def recommend_rooms(
     k = _check_int(k, "k", owner)
     cf_neighbors = _check_int(cf_neighbors, "cf_neighbors", owner)
     table_weights = _check_weights(weights, owner)
-    mix = {
-        name: _check_float(value, name, owner, 0.0, math.inf)
-        for name, value in {
-            "anchor_weight": anchor_weight,
-            "category_weight": category_weight,
-            "cf_weight": cf_weight,
-            "popularity_weight": popularity_weight,
-        }.items()
-    }
+    mix = _check_component_weights(anchor_weight, category_weight, cf_weight, popularity_weight, owner)
     _require_columns(events, ["user_id", "ts", "event_type", "room_id"], "events")
     _require_columns(rooms, ["room_id", "anchor_id", "category", "start_ts", "end_ts"], "rooms")
     at = _utc_timestamp(at_time, "at_time", owner)
@@ -180,38 +172,94 @@ def recommend_rooms(
     history = _room_history(events, rooms, at, table_weights, half_life_days)
     components = _room_components(history, live, users, cf_neighbors)
     popularity = _live_popularity(events, live, at)
-    parts = []
-    for batch in _batches(len(users), len(live)):
-        anchor, category, cf = (c[batch].toarray() for c in components)
-        cf_max = cf.max(axis=1, keepdims=True)
-        cf = np.divide(cf, cf_max, out=np.zeros_like(cf), where=cf_max > 0)
-        score = (
-            mix["anchor_weight"] * anchor
-            + mix["category_weight"] * category
-            + mix["cf_weight"] * cf
-            + mix["popularity_weight"] * popularity[None, :]
-        )
-        columns, values = select_top_k(score, k)
-        rows = np.repeat(np.arange(batch.start, batch.stop), columns.shape[1])
-        local = np.repeat(np.arange(len(columns)), columns.shape[1])
-        flat = columns.ravel()
-        parts.append(
-            pd.DataFrame(
-                {
-                    "user_id": users.take(rows),
-                    "room_id": live["room_id"].to_numpy()[flat],
-                    "anchor_id": live["anchor_id"].to_numpy()[flat],
-                    "category": live["category"].to_numpy()[flat],
-                    "rank": np.tile(np.arange(1, columns.shape[1] + 1, dtype=np.int64), len(columns)),
-                    "score": values.ravel().astype(np.float64),
-                    "anchor_affinity": anchor[local, flat],
-                    "category_affinity": category[local, flat],
-                    "cf_score": cf[local, flat],
-                    "live_popularity": popularity[flat],
-                }
-            )
-        )
+    parts = [
+        _top_rooms_of_batch(batch, users, live, components, popularity, mix, k)
+        for batch in _batches(len(users), len(live))
+    ]
     return pd.concat(parts, ignore_index=True)
+
+
+def _check_component_weights(
+    anchor_weight: float, category_weight: float, cf_weight: float, popularity_weight: float, owner: str
+) -> dict[str, float]:
+    """Check the four component weights of :func:`recommend_rooms` (each a number >= 0).
+
+    Returns
+    -------
+    dict of str to float
+        ``{"anchor_weight", "category_weight", "cf_weight", "popularity_weight"}`` as floats.
+    """
+    return {
+        name: _check_float(value, name, owner, 0.0, math.inf)
+        for name, value in {
+            "anchor_weight": anchor_weight,
+            "category_weight": category_weight,
+            "cf_weight": cf_weight,
+            "popularity_weight": popularity_weight,
+        }.items()
+    }
+
+
+def _top_rooms_of_batch(
+    batch: slice,
+    users: pd.Index,
+    live: pd.DataFrame,
+    components: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix],
+    popularity: np.ndarray,
+    mix: dict[str, float],
+    k: int,
+) -> pd.DataFrame:
+    """Score the live rooms for the users of ``batch`` and keep each user's ``k`` best.
+
+    Parameters
+    ----------
+    batch : slice
+        Positions in ``users`` (and rows of the component matrices) to score.
+    users : pandas.Index
+        All users recommended for.
+    live : pandas.DataFrame
+        The live rooms, one per column of the component matrices.
+    components : tuple of scipy.sparse.csr_matrix
+        Anchor affinity, category affinity and raw anchor-CF scores (users x live rooms).
+    popularity : numpy.ndarray
+        Live popularity of each live room.
+    mix : dict of str to float
+        Component weights.
+    k : int
+        Rooms per user.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The batch's rows of the :func:`recommend_rooms` result.
+    """
+    anchor, category, cf = (c[batch].toarray() for c in components)
+    cf_max = cf.max(axis=1, keepdims=True)
+    cf = np.divide(cf, cf_max, out=np.zeros_like(cf), where=cf_max > 0)
+    score = (
+        mix["anchor_weight"] * anchor
+        + mix["category_weight"] * category
+        + mix["cf_weight"] * cf
+        + mix["popularity_weight"] * popularity[None, :]
+    )
+    columns, values = select_top_k(score, k)
+    rows = np.repeat(np.arange(batch.start, batch.stop), columns.shape[1])
+    local = np.repeat(np.arange(len(columns)), columns.shape[1])
+    flat = columns.ravel()
+    return pd.DataFrame(
+        {
+            "user_id": users.take(rows),
+            "room_id": live["room_id"].to_numpy()[flat],
+            "anchor_id": live["anchor_id"].to_numpy()[flat],
+            "category": live["category"].to_numpy()[flat],
+            "rank": np.tile(np.arange(1, columns.shape[1] + 1, dtype=np.int64), len(columns)),
+            "score": values.ravel().astype(np.float64),
+            "anchor_affinity": anchor[local, flat],
+            "category_affinity": category[local, flat],
+            "cf_score": cf[local, flat],
+            "live_popularity": popularity[flat],
+        }
+    )
 
 
 def _room_components(
@@ -351,13 +399,9 @@ def apply_personalization_consent(
         ``user_id, item_id, rank, score, personalized`` for every user of ``recs``, in their order.
     """
     _require_columns(recs, list(RECOMMENDATION_COLUMNS), "recs")
-    _require_columns(users, ["user_id", "consent_personalization"], "users")
     _require_columns(fallback_recs, ["item_id", "rank", "score"], "fallback_recs")
-    if users["user_id"].duplicated().any():
-        raise DatasetError("users: column 'user_id' has repeated ids; consent must be unique per user.")
-    consent = users.set_index("user_id")["consent_personalization"].astype("boolean")
     requested = pd.Index(recs["user_id"].unique())
-    flags = consent.reindex(requested).fillna(treat_missing_as_consent).to_numpy(dtype=bool)
+    flags = consent.allowed(consent.lookup(users, "personalization", requested), treat_missing_as_consent)
     allowed, denied = requested[flags], requested[~flags]
     columns = list(RECOMMENDATION_COLUMNS)
     personal = recs.loc[recs["user_id"].isin(allowed).to_numpy(), columns].assign(personalized=True)

@@ -300,15 +300,87 @@ def generate_users(
         ``user_id, token, name, phone, email`` of every user.
     """
     n = params.n_users
+    is_bot, segment = _draw_segments(params, rng)
+    seg = np.maximum(segment, 0)
+    profile = _profile_arrays()
+    demographics = _draw_demographics(params, segment, seg, is_bot, profile, rng)
+    fav_category = _draw_favourite_categories(seg, profile, rng)
+    fav_anchor = _favourite_anchors(anchors, anchor_has_rooms, seg, fav_category, rng)
+    users, canaries = _users_table(n, demographics, rng)
+    latent = {
+        "segment": segment,
+        "is_bot": is_bot,
+        "device": demographics["device"],
+        "activity": rng.lognormal(-0.5 * ACTIVITY_SIGMA**2, ACTIVITY_SIGMA, size=n),
+        "peak_hour": _circular_hours(profile["peak_hour"][seg] + rng.normal(0.0, 0.75, size=n)),
+        "fav_category": fav_category,
+        "fav_anchor": fav_anchor,
+        "language": demographics["language"],
+        "payment": _choice(rng, n, PAYMENT_WEIGHTS),
+    }
+    customers = draw_customer_latents(segment, SEGMENTS, params.n_days, rng)
+    latent.update(
+        is_customer=customers.is_customer,
+        rate=customers.rate,
+        dropout=customers.dropout,
+        spend_rate=customers.spend_rate,
+        first_day=customers.first_day,
+    )
+    return users, latent, canaries
+
+
+def _draw_segments(params: SimulationParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw which users are bots, then every user's segment.
+
+    Returns
+    -------
+    is_bot : numpy.ndarray of bool
+        True for the planted bots (none without ``dirty`` or with a zero ``bot_user`` rate).
+    segment : numpy.ndarray of int
+        Index into :data:`SEGMENTS` drawn by segment share, -1 for bots.
+    """
+    n = params.n_users
     n_bots = _bot_count(n) if params.dirty and params.dirty_rates["bot_user"] > 0 else 0
     is_bot = np.zeros(n, dtype=bool)
     is_bot[rng.choice(n, size=n_bots, replace=False)] = True
     shares = np.array([SEGMENT_PROFILES[s].share for s in SEGMENTS])
     segment = _choice(rng, n, shares)
     segment[is_bot] = -1
-    seg = np.maximum(segment, 0)
-    profile = _profile_arrays()
+    return is_bot, segment
 
+
+def _draw_demographics(
+    params: SimulationParams,
+    segment: np.ndarray,
+    seg: np.ndarray,
+    is_bot: np.ndarray,
+    profile: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Draw gender, age, city tier, device, member level, signup time and language of every user.
+
+    Parameters
+    ----------
+    params : SimulationParams
+        Simulation parameters (number of users, start).
+    segment : numpy.ndarray of int
+        Segment per user, -1 for bots (big spenders live in bigger cities).
+    seg : numpy.ndarray of int
+        ``segment`` with bots mapped to segment 0, to index profile arrays.
+    is_bot : numpy.ndarray of bool
+        Bots, which all use the web device.
+    profile : dict of numpy.ndarray
+        Segment profile arrays (:func:`_profile_arrays`).
+    rng : numpy.random.Generator
+        Random source, drawn from in a fixed order.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``gender`` labels, ``age`` and ``age_missing``, ``tier`` (1-5), ``device`` and ``member``
+        codes, ``signup_ms`` and ``language`` (1 = English).
+    """
+    n = params.n_users
     gender = np.asarray(["F", "M", "unknown"])[_choice(rng, n, (0.62, 0.33, 0.05))]
     age = np.clip(np.round(profile["age_mean"][seg] + profile["age_sd"][seg] * rng.standard_normal(n)), 16, 75)
     age_missing = rng.random(n) < 0.08
@@ -325,28 +397,69 @@ def generate_users(
     member = _choice_by_row(rng, profile["member_weights"][seg])
     signup_ms = params.start_ms - rng.integers(DAY_MS, 3 * 365 * DAY_MS, size=n)
     language = (rng.random(n) < ENGLISH_USER_SHARE).astype(np.int64)
+    return {
+        "gender": gender,
+        "age": age,
+        "age_missing": age_missing,
+        "tier": tier,
+        "device": device,
+        "member": member,
+        "signup_ms": signup_ms,
+        "language": language,
+    }
 
+
+def _draw_favourite_categories(seg: np.ndarray, profile: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Draw each user's favourite category: category share tilted towards dearer ones by segment.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Index into :data:`CATEGORIES` per user.
+    """
     medians = np.array([c.median_price for c in CATEGORIES])
     cat_weights = (
         np.array([c.share for c in CATEGORIES])[None, :]
         * (medians[None, :] / np.median(medians)) ** profile["category_tilt"][seg][:, None]
     )
-    fav_category = _choice_by_row(rng, cat_weights / cat_weights.sum(axis=1, keepdims=True))
-    fav_anchor = _favourite_anchors(anchors, anchor_has_rooms, seg, fav_category, rng)
+    return _choice_by_row(rng, cat_weights / cat_weights.sum(axis=1, keepdims=True))
 
+
+def _users_table(
+    n: int, demographics: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw PII, region and consent, and assemble the canonical users table.
+
+    Parameters
+    ----------
+    n : int
+        Number of users.
+    demographics : dict of numpy.ndarray
+        Output of :func:`_draw_demographics`.
+    rng : numpy.random.Generator
+        Random source, drawn from in a fixed order (PII, region, personalisation and marketing consent).
+
+    Returns
+    -------
+    users : pandas.DataFrame
+        The canonical users table with raw PII columns ``name, phone, email``.
+    canaries : pandas.DataFrame
+        ``user_id, token, name, phone, email`` of every user.
+    """
+    age, age_missing = demographics["age"], demographics["age_missing"]
     ids = _format_ids("U", np.arange(1, n + 1), _id_width(n, 6))
-    canaries = _user_pii(rng, n, language)
+    canaries = _user_pii(rng, n, demographics["language"])
     canaries.insert(0, "user_id", pd.Series(ids.to_pylist(), dtype="str"))
     users = pd.DataFrame(
         {
             "user_id": canaries["user_id"],
-            "gender": pd.Series(gender, dtype="str"),
+            "gender": pd.Series(demographics["gender"], dtype="str"),
             "age": pd.array(np.where(age_missing, 0, age).astype(np.int64), dtype="Int64"),
             "region": pd.Series(np.asarray(REGIONS)[_choice(rng, n, REGION_WEIGHTS)], dtype="str"),
-            "city_tier": pd.array(tier.astype(np.int64), dtype="Int64"),
-            "signup_ts": pd.to_datetime(signup_ms, unit="ms", utc=True).astype("datetime64[us, UTC]"),
-            "device": pd.Series(np.asarray(DEVICES)[device], dtype="str"),
-            "member_level": pd.Series(np.asarray(MEMBER_LEVELS)[member], dtype="str"),
+            "city_tier": pd.array(demographics["tier"].astype(np.int64), dtype="Int64"),
+            "signup_ts": pd.to_datetime(demographics["signup_ms"], unit="ms", utc=True).astype("datetime64[us, UTC]"),
+            "device": pd.Series(np.asarray(DEVICES)[demographics["device"]], dtype="str"),
+            "member_level": pd.Series(np.asarray(MEMBER_LEVELS)[demographics["member"]], dtype="str"),
             "consent_personalization": rng.random(n) >= 0.11,
             "consent_marketing": rng.random(n) >= 0.13,
             "name": canaries["name"],
@@ -355,26 +468,7 @@ def generate_users(
         }
     )
     users.loc[age_missing, "age"] = pd.NA
-    latent = {
-        "segment": segment,
-        "is_bot": is_bot,
-        "device": device,
-        "activity": rng.lognormal(-0.5 * ACTIVITY_SIGMA**2, ACTIVITY_SIGMA, size=n),
-        "peak_hour": _circular_hours(profile["peak_hour"][seg] + rng.normal(0.0, 0.75, size=n)),
-        "fav_category": fav_category,
-        "fav_anchor": fav_anchor,
-        "language": language,
-        "payment": _choice(rng, n, PAYMENT_WEIGHTS),
-    }
-    customers = draw_customer_latents(segment, SEGMENTS, params.n_days, rng)
-    latent.update(
-        is_customer=customers.is_customer,
-        rate=customers.rate,
-        dropout=customers.dropout,
-        spend_rate=customers.spend_rate,
-        first_day=customers.first_day,
-    )
-    return users, latent, canaries
+    return users, canaries
 
 
 def _bot_count(n_users: int) -> int:

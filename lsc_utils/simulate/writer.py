@@ -372,17 +372,79 @@ def simulate(
     world, tables = build_world(params, np.random.default_rng(world_seed))
     for name in ("users", "items", "rooms"):
         _write_frame(tables[name], out / f"{name}.parquet")
+    counters = Counters()
+    dirty_parts, pii_values, purchase_parts = _simulate_blocks(
+        out, truth, params, world, blocks_seed, counters, progress
+    )
+    dirty_rows = pd.concat(dirty_parts, ignore_index=True)
+    _write_truth(truth, params, world, tables, dirty_rows, pii_values)
+    _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
+    _write_dataset_meta(out, params, counters)
+    return out
 
+
+def _open_sinks(out: Path, truth: Path, chunk_events: int) -> dict[str, ParquetSink]:
+    """One Parquet sink per streamed table, keyed by the :class:`BlockOutput` attribute it receives.
+
+    Parameters
+    ----------
+    out, truth : Path
+        Dataset folder and its truth folder.
+    chunk_events : int
+        Rows buffered before a row group is written.
+
+    Returns
+    -------
+    dict of str to ParquetSink
+        Sinks of events and comments (dataset) and sessions, comment labels and comment PII (truth).
+    """
+    return {
+        "events": ParquetSink(out / "events.parquet", EVENTS_SCHEMA, chunk_events),
+        "comments": ParquetSink(out / "comments.parquet", COMMENTS_SCHEMA, chunk_events),
+        "sessions": ParquetSink(truth / "sessions.parquet", SESSIONS_SCHEMA, chunk_events),
+        "comment_labels": ParquetSink(truth / "comment_labels.parquet", LABELS_SCHEMA, chunk_events),
+        "comment_pii": ParquetSink(truth / "comment_pii.parquet", PII_SCHEMA, chunk_events),
+    }
+
+
+def _simulate_blocks(
+    out: Path,
+    truth: Path,
+    params: SimulationParams,
+    world: World,
+    blocks_seed: np.random.SeedSequence,
+    counters: Counters,
+    progress: bool,
+) -> tuple[list[pd.DataFrame], list[pa.Array], list[dict[str, np.ndarray]]]:
+    """Simulate the user blocks in order, each with its own child seed, streaming their tables to Parquet.
+
+    Parameters
+    ----------
+    out, truth : Path
+        Dataset folder and its truth folder.
+    params : SimulationParams
+        Checked simulation parameters.
+    world : World
+        The shared simulated world.
+    blocks_seed : numpy.random.SeedSequence
+        Parent of the blocks' seeds (one child per block).
+    counters : Counters
+        Running counters, updated by every block.
+    progress : bool
+        Show a tqdm progress bar over user blocks.
+
+    Returns
+    -------
+    dirty_parts : list of pandas.DataFrame
+        Dirty rows injected by each block.
+    pii_values : list of pyarrow.Array
+        Comment PII values of each block.
+    purchase_parts : list of dict of numpy.ndarray
+        Purchases of each block.
+    """
     n_blocks = math.ceil(params.n_users / USERS_PER_BLOCK)
     block_seeds = blocks_seed.spawn(n_blocks)
-    sinks = {
-        "events": ParquetSink(out / "events.parquet", EVENTS_SCHEMA, params.chunk_events),
-        "comments": ParquetSink(out / "comments.parquet", COMMENTS_SCHEMA, params.chunk_events),
-        "sessions": ParquetSink(truth / "sessions.parquet", SESSIONS_SCHEMA, params.chunk_events),
-        "comment_labels": ParquetSink(truth / "comment_labels.parquet", LABELS_SCHEMA, params.chunk_events),
-        "comment_pii": ParquetSink(truth / "comment_pii.parquet", PII_SCHEMA, params.chunk_events),
-    }
-    counters = Counters()
+    sinks = _open_sinks(out, truth, params.chunk_events)
     dirty_parts: list[pd.DataFrame] = []
     pii_values: list[pa.Array] = []
     purchase_parts: list[dict[str, np.ndarray]] = []
@@ -398,12 +460,7 @@ def simulate(
     finally:
         for sink in sinks.values():
             sink.close()
-
-    dirty_rows = pd.concat(dirty_parts, ignore_index=True)
-    _write_truth(truth, params, world, tables, dirty_rows, pii_values)
-    _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
-    _write_dataset_meta(out, params, counters)
-    return out
+    return dirty_parts, pii_values, purchase_parts
 
 
 def _write_truth(

@@ -246,19 +246,94 @@ def score_texts(
     langs = _language_from_counts(counts) if lang == "auto" else np.full(len(uniques), lang, dtype=object)
     scored_langs = langs
     if live_chat:
-        before = normalized
-        normalized, questions = _drop_question_clauses(_strip_greetings(normalized))
-        changed = (normalized != before).to_numpy()
-        if changed.any():  # what is left to score may be in another script (来了来了😍 -> 😍)
-            counts = counts.copy()
-            counts.loc[changed] = script_counts(normalized[changed]).to_numpy()
-            if lang == "auto":
-                scored_langs = _language_from_counts(counts)
+        normalized, questions, counts, scored_langs = _drop_greetings_and_questions(normalized, counts, langs, lang)
+    zh_weight = _chinese_share(counts, scored_langs)
+    scores = _blended_scores(normalized, uniques, zh_weight, model, live_chat)
+    if live_chat:
+        scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
+    half_width = zh_weight * ZH_NEUTRAL_HALF_WIDTH + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
+    labels = _labels_from_scores(scores, half_width)
+    return pd.DataFrame(
+        {
+            "lang": pd.Series(np.asarray(langs, dtype=object)[codes], index=series.index, dtype="str"),
+            "score": pd.Series(scores[codes], index=series.index, dtype="float64"),
+            "label": pd.Series(labels[codes], index=series.index, dtype="str"),
+        }
+    )
+
+
+def _drop_greetings_and_questions(
+    normalized: pd.Series, counts: pd.DataFrame, langs: np.ndarray, lang: str
+) -> tuple[pd.Series, np.ndarray, pd.DataFrame, np.ndarray]:
+    """Greetings and question clauses removed before scoring (live-chat mode), scripts recounted.
+
+    Parameters
+    ----------
+    normalized : pandas.Series
+        Distinct normalized texts.
+    counts : pandas.DataFrame
+        Their script counts (:func:`script_counts`).
+    langs : numpy.ndarray
+        Their languages (reported in the result).
+    lang : {"auto", "zh", "en"}
+        The ``lang`` argument of :func:`score_texts`.
+
+    Returns
+    -------
+    normalized : pandas.Series
+        The texts left to score.
+    questions : numpy.ndarray of bool
+        Texts that were nothing but questions.
+    counts : pandas.DataFrame
+        Script counts of the texts left (a copy when any text changed).
+    scored_langs : numpy.ndarray
+        Languages to score the texts left in (recomputed with ``lang="auto"``, else ``langs``).
+    """
+    scored_langs = langs
+    before = normalized
+    normalized, questions = _drop_question_clauses(_strip_greetings(normalized))
+    changed = (normalized != before).to_numpy()
+    if changed.any():  # what is left to score may be in another script (来了来了😍 -> 😍)
+        counts = counts.copy()
+        counts.loc[changed] = script_counts(normalized[changed]).to_numpy()
+        if lang == "auto":
+            scored_langs = _language_from_counts(counts)
+    return normalized, questions, counts, scored_langs
+
+
+def _chinese_share(counts: pd.DataFrame, scored_langs: np.ndarray) -> np.ndarray:
+    """Weight of the Chinese scorer per text: 1 for ``zh``, the Han share of Han + Latin for ``mixed``, else 0."""
     han = counts["han"].to_numpy(dtype=float)
     latin = counts["latin"].to_numpy(dtype=float)
-    zh_weight = np.select(
+    return np.select(
         [scored_langs == "zh", scored_langs == "mixed"], [1.0, han / np.maximum(han + latin, 1.0)], default=0.0
     )
+
+
+def _blended_scores(
+    normalized: pd.Series, uniques: pd.Series, zh_weight: np.ndarray, model: SentimentModel | None, live_chat: bool
+) -> np.ndarray:
+    """Chinese-model score ``2p - 1`` and VADER compound of each text, averaged with weights ``zh_weight``.
+
+    Parameters
+    ----------
+    normalized : pandas.Series
+        Distinct texts to score, normalized.
+    uniques : pandas.Series
+        The same texts raw (plain VADER reads them in review mode).
+    zh_weight : numpy.ndarray
+        Weight of the Chinese scorer per text (:func:`_chinese_share`); each scorer runs only on the
+        texts that need it.
+    model : SentimentModel, optional
+        Chinese model (default: the shipped one).
+    live_chat : bool
+        Live-chat extensions (lexicon log-odds, punctuation stripped, extended VADER).
+
+    Returns
+    -------
+    numpy.ndarray
+        Score in [-1, 1] per text.
+    """
     scores = np.zeros(len(uniques))
     needs_zh = zh_weight > 0
     needs_en = zh_weight < 1
@@ -272,17 +347,7 @@ def score_texts(
     if needs_en.any():
         english = _extended_compound(normalized[needs_en]) if live_chat else _plain_compound(uniques[needs_en])
         scores[needs_en] += (1 - zh_weight[needs_en]) * english
-    if live_chat:
-        scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
-    half_width = zh_weight * ZH_NEUTRAL_HALF_WIDTH + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
-    labels = _labels_from_scores(scores, half_width)
-    return pd.DataFrame(
-        {
-            "lang": pd.Series(np.asarray(langs, dtype=object)[codes], index=series.index, dtype="str"),
-            "score": pd.Series(scores[codes], index=series.index, dtype="float64"),
-            "label": pd.Series(labels[codes], index=series.index, dtype="str"),
-        }
-    )
+    return scores
 
 
 SCORE_FILE_COLUMNS: tuple[str, str, str] = ("lang", "score", "label")

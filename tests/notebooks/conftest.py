@@ -1,32 +1,36 @@
-"""Fixtures of the notebook tests: small simulated datasets and a papermill runner."""
+"""Fixtures of the notebook tests: small simulated datasets, and notebooks run through the runner."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import papermill
 import pytest
 
 from lsc_utils import nbtools
+from lsc_utils.run import run_collection
 from tests.conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
 
 
-def run_notebook(name: str, run_dir: Path, **parameters: object) -> dict:
-    """Execute notebooks/<name>.ipynb into run_dir/<name>/ and return its glued metrics."""
-    out_dir = run_dir / name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"),
-        str(out_dir / f"{name}.ipynb"),
-        parameters={"RUN_DIR": str(run_dir), "OUT_DIR": str(out_dir), **parameters},
-        cwd=str(NOTEBOOKS),
-        kernel_name="python3",
-        progress_bar=False,
+def run_notebook(name: str, run_dir: Path, DATA_DIR: str, with_upstream: bool = False, **parameters: object) -> dict:  # noqa: N803
+    """Run notebooks/<name>.ipynb into run_dir/<name>/ as ``python -m lsc_utils run --only`` does.
+
+    The same code path as the CLI (config, parameter checks, upstream requirements, papermill, HTML,
+    manifest); ``parameters`` are notebook parameters as Python values; ``with_upstream`` also runs
+    the earlier notebooks whose outputs are missing. Returns the glued metrics.
+    """
+    run_collection(
+        data=DATA_DIR,
+        out=run_dir,
+        only=name[:2],
+        parameters=parameters,
+        notebook_dir=NOTEBOOKS,
+        progress=False,
+        with_upstream=with_upstream,
     )
-    return nbtools.read_metrics(out_dir)
+    return nbtools.read_metrics(run_dir / name)
 
 
 @pytest.fixture(scope="session", autouse=True)

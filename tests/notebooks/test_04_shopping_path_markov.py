@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lsc_utils import io, paths, privacy
+from lsc_utils import io, nbtools, paths
 from lsc_utils.constants import CHANNELS
+from lsc_utils.run import RunError
 from tests.notebooks.conftest import run_notebook
 
 NAME = "04_shopping_path_markov"
@@ -43,8 +44,7 @@ def sim_run(sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """01 executed on the simulation, plus a portraits table whose segments are the planted ones."""
     run_dir = tmp_path_factory.mktemp("run04")
     run_notebook("01_data_cleaning", run_dir, DATA_DIR=str(sim))
-    truth = io.load_truth(sim, "segments")
-    portraits = truth.assign(user_id=privacy.pseudonymize(truth["user_id"], privacy.load_pseudonym_key()))
+    portraits = io.read_truth(run_dir / "01_data_cleaning" / "truth", "segments")  # pseudonymized by 01
     folder = run_dir / "02_user_portraits" / "tables"
     folder.mkdir(parents=True)
     portraits.to_parquet(folder / "portraits.parquet", index=False)
@@ -167,7 +167,7 @@ def test_same_data_and_parameters_give_identical_outputs(
         pd.testing.assert_frame_equal(_table(tmp_path, name), _table(sim_run, name), check_exact=True)
 
 
-def test_without_channels_users_portraits_and_truth_the_notebook_degrades(sim_run: Path, tmp_path: Path) -> None:
+def test_without_channels_users_segments_and_truth_the_notebook_degrades(sim_run: Path, tmp_path: Path) -> None:
     clean = tmp_path / "01_data_cleaning" / "clean"
     clean.mkdir(parents=True)
     events = _clean_events(sim_run)
@@ -176,6 +176,11 @@ def test_without_channels_users_portraits_and_truth_the_notebook_degrades(sim_ru
     source = sim_run / "01_data_cleaning" / "clean" / "dataset.yaml"
     meta = yaml.safe_load(source.read_text(encoding="utf-8"))
     (clean / "dataset.yaml").write_text(yaml.safe_dump({**meta, "tables": ["events"]}), encoding="utf-8")
+    (tmp_path / "01_data_cleaning" / "truth").mkdir()  # real data: 01 publishes an empty truth folder
+    (tmp_path / "no_raw_data").mkdir()  # the notebook reads only the run folder
+    unsegmented = tmp_path / "02_user_portraits" / "tables"  # 02 without segments (too few features)
+    unsegmented.mkdir(parents=True)
+    pd.DataFrame({"user_id": some_users}).to_parquet(unsegmented / "portraits.parquet", index=False)
     metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(tmp_path / "no_raw_data"))
     assert metrics["status"] == "ok"
     expected = {"attribution", "channel_breakdown", "device_breakdown", "segment_breakdown", "planted_chains"}
@@ -183,6 +188,15 @@ def test_without_channels_users_portraits_and_truth_the_notebook_degrades(sim_ru
     assert "removal_effects.csv" not in metrics["output_files"] and "transitions.csv" in metrics["output_files"]
     assert metrics["funnel_breakdowns"] == [] and "max_abs_diff_by_segment" not in metrics
     assert metrics["conversion_probability"]["START"] == pytest.approx(metrics["session_conversion_rate"], rel=1e-5)
+
+
+def test_without_the_portraits_of_02_the_run_stops_with_one_line(sim: Path, sim_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "01_data_cleaning").symlink_to(sim_run / "01_data_cleaning")
+    with pytest.raises(RunError) as error:
+        run_notebook(NAME, tmp_path, DATA_DIR=str(sim))
+    message = str(error.value)
+    assert "\n" not in message and "02_user_portraits (portraits)" in message and "--only 02,04" in message
+    assert not (tmp_path / NAME).exists()
 
 
 @pytest.mark.realdata
@@ -193,7 +207,8 @@ def test_taobao_runs_end_to_end_and_its_funnel_equals_the_library(shared_data: P
     data = convert("taobao", raw, tmp_path / "taobao")
     run_dir = tmp_path / "run"
     cleaning = run_notebook("01_data_cleaning", run_dir, DATA_DIR=str(data))
-    metrics = run_notebook(NAME, run_dir, DATA_DIR=str(data))
+    metrics = run_notebook(NAME, run_dir, DATA_DIR=str(data), with_upstream=True)  # 02 runs first
+    assert nbtools.read_metrics(run_dir / "02_user_portraits")["status"] == "ok"
     assert metrics["status"] == "ok"
     assert {"attribution", "device_breakdown", "planted_chains"} <= set(metrics["skipped_sections"])
     assert metrics["states"] == ["START", "add_to_cart", "favorite", "view_item", "CONVERSION", "NULL"]

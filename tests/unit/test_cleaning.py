@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from lsc_utils import cleaning
 from lsc_utils.io import Dataset, load_dataset, save_dataset
@@ -220,3 +221,23 @@ def test_session_agreement_counts_exactly_reproduced_sessions() -> None:
     merged = pd.Series(["x", "x", "x", "x", "w", "w"])  # A and B merged into x: neither is exact
     assert cleaning.session_agreement(truth, np.arange(6), merged) == pytest.approx(1 / 3)
     assert cleaning.session_agreement(truth, np.arange(6), pd.Series(list("xxyyzz"))) == 1.0
+
+
+def test_published_truth_carries_pseudonyms_and_never_the_planted_personal_data(tmp_path) -> None:
+    from lsc_utils.io import read_truth, read_truth_yaml
+    from lsc_utils.simulate import simulate
+
+    data = simulate(tmp_path / "sim", n_users=150, n_days=7, seed=3, progress=False)
+    key = b"k" * 32
+    folder = cleaning.publish_truth(data, tmp_path / "out", key)
+    published = sorted(p.name for p in folder.iterdir())
+    assert "canaries.json" not in published and "comment_pii.parquet" not in published
+    assert {"segments.parquet", "transitions.parquet", "clv.yaml"} <= set(published)
+    raw = pd.read_parquet(data / "truth" / "segments.parquet")
+    segments = read_truth(folder, "segments")
+    assert segments["user_id"].tolist() == pseudonymize(raw["user_id"], key).tolist()
+    assert read_truth_yaml(folder, "clv") == yaml.safe_load((data / "truth" / "clv.yaml").read_text())
+    assert read_truth(folder, "no_such_truth") is None
+    real = tmp_path / "real"
+    real.mkdir()
+    assert list(cleaning.publish_truth(real, tmp_path / "out_real", key).iterdir()) == []

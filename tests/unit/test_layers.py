@@ -30,6 +30,7 @@ TIERS: dict[str, str] = {
     "simulate": "data",
     "pii": "shared",
     "evaluation": "shared",
+    "consent": "shared",
     "cleaning": "shared",
     "portraits": "analysis",
     "recsys": "analysis",
@@ -104,3 +105,29 @@ def test_personal_data_primitives_have_one_home() -> None:
     assert text.mask_pii is pii.mask_pii and text.find_pii is pii.find_pii
     assert privacy.pseudonymize is pii.pseudonymize and privacy.load_pseudonym_key is pii.load_pseudonym_key
     assert cleaning.pseudonymize is pii.pseudonymize
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 900, 80
+"""Size limits of the house rules: a module a reader can hold, a function that does one thing."""
+
+
+def _long_functions(path: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Functions (methods and nested ones included) of a file longer than ``limit`` lines, docstring included."""
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_over_900_lines_and_no_function_over_80(path: Path) -> None:
+    n_lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert n_lines <= MAX_MODULE_LINES, f"{path.name}: {n_lines} lines"
+    assert _long_functions(path) == []
+
+
+def test_the_size_rule_can_fail(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("class A:\n    def m(self):\n" + "        x = 1\n" * 80)
+    assert _long_functions(probe) == ["m (81 lines)"]

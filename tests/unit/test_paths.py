@@ -872,3 +872,36 @@ def test_funnel_counts_equal_brute_force_on_taobao(shared_data: Path, window: st
     table = funnel(events, steps=["view_item", "add_to_cart", "pay"], window=window, order="ordered")
     assert table["users"].tolist() == expected
     assert expected[2] > 50  # a meaningful number of converting users
+
+
+def test_wilson_interval_equals_scipy_and_breakdown_conversion_uses_step_one_users() -> None:
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.975))
+    for k, n in ((0, 7), (8, 10), (3, 400), (50, 50)):
+        reference = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = paths.wilson_interval([k], [n], z)
+        assert low[0] == pytest.approx(reference.low, abs=1e-12) and high[0] == pytest.approx(reference.high, abs=1e-12)
+    with pytest.raises(ValueError, match="at least one trial"):
+        paths.wilson_interval([0], [0])
+    table = pd.DataFrame(
+        {
+            "breakdown": ["all", "all", "device", "device", "device", "device"],
+            "by_value": ["all", "all", "ios", "ios", "web", "web"],
+            "step": [1, 2, 1, 2, 1, 2],
+            "users": [30, 9, 10, 8, 20, 1],
+            "overall_conversion": [1.0, 0.3, 1.0, 0.8, 1.0, 0.05],
+        }
+    )
+    out = paths.breakdown_conversion(table, z=z)
+    assert out[["by_value", "n", "users"]].values.tolist() == [["ios", 10, 8], ["web", 20, 1]]
+    reference = stats.binomtest(8, 10).proportion_ci(method="wilson")
+    assert out.loc[0, "ci_low"] == pytest.approx(reference.low, abs=1e-12)
+
+
+def test_state_map_text_maps_merges_and_drops_event_types() -> None:
+    assert paths.parse_state_map("") == {t: t for t in EVENT_TYPES}
+    mapped = paths.parse_state_map(" like:engage, comment:engage ,share:")
+    assert mapped["like"] == mapped["comment"] == "engage" and "share" not in mapped and mapped["pay"] == "pay"
+    with pytest.raises(ValueError, match="'like' is not of the form event_type:state"):
+        paths.parse_state_map("like")

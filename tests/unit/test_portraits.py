@@ -1100,3 +1100,24 @@ def test_session_transactions_count_each_paying_session_at_its_first_payment() -
         P.summarize_transactions(events, "2026-03-04", transaction="order")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="session_id"):
         P.summarize_transactions(events.drop(columns="session_id"), "2026-03-04", transaction="session")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # gradient 1.6e-07 at this seed
+def test_customer_value_is_clv_with_a_spend_model_and_expected_purchases_without() -> None:
+    data = simulate_bg_nbd({"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}, 3_000, seed=5)
+    rng = np.random.default_rng(5)
+    data["monetary_value"] = np.where(data["frequency"] > 0, rng.gamma(6.0, 5.0, len(data)), 0.0)
+    data.attrs["unit"] = "D"
+    bg = P.BetaGeoModel().fit(data["frequency"], data["recency"], data["T"])
+    repeat = data[data["frequency"] > 0]
+    gg = P.GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+    assert gg.params_["q"] > 1
+    scores, ranked_by = P.score_customer_value(data, bg, gg, horizon_months=3, discount_rate=0.01)
+    assert ranked_by == "clv"
+    pd.testing.assert_frame_equal(scores, P.score_customers(data, bg, gg, 3, 0.01))
+    fallback, ranked_by = P.score_customer_value(data, bg, None, horizon_months=3, discount_rate=0.01)
+    assert ranked_by == "expected_purchases" and fallback["clv"].isna().all()
+    horizon = 3 * P.DAYS_PER_MONTH / P.UNIT_DAYS["D"]
+    expected = bg.predict_purchases(horizon, data["frequency"], data["recency"], data["T"])
+    np.testing.assert_allclose(fallback["expected_purchases"], expected, rtol=1e-12)
+    np.testing.assert_allclose(fallback["expected_purchases"], scores["expected_purchases"].reindex(data.index))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,16 @@ import pytest
 
 from lsc_utils import nbtools
 from lsc_utils.report import write_report
-from lsc_utils.run import NotebookSpec, RunError, discover_notebooks, parse_parameter, plan_parameters, select_notebooks
+from lsc_utils.run import (
+    NotebookSpec,
+    RunError,
+    discover_notebooks,
+    parse_parameter,
+    plan_parameters,
+    read_requirements,
+    resolve_upstream,
+    select_notebooks,
+)
 from tests.conftest import REPO
 
 
@@ -137,3 +147,97 @@ def test_upstream_returns_published_outputs_and_names_the_notebook_to_run(tmp_pa
 def test_upstream_contract_names_existing_notebooks() -> None:
     names = {spec.name for spec in discover_notebooks(REPO / "notebooks")}
     assert set(nbtools.UPSTREAM_OUTPUTS) <= names
+
+
+UPSTREAM_CALL = re.compile(r"""nbtools\.upstream\(\s*RUN_DIR,\s*["']([0-9a-z_]+)["'],\s*["']([a-z_]+)["']\s*\)""")
+
+
+def test_each_notebook_declares_exactly_the_upstream_outputs_it_reads() -> None:
+    import nbformat
+
+    for spec in discover_notebooks(REPO / "notebooks"):
+        cells = nbformat.read(spec.path, as_version=4).cells
+        code = "\n".join(c.source for c in cells if c.cell_type == "code")
+        read: dict[str, set[str]] = {}
+        for notebook, output in UPSTREAM_CALL.findall(code):
+            read.setdefault(notebook, set()).add(output)
+        assert read == {nb: set(outs) for nb, outs in spec.requires.items()}, spec.name
+        assert "01_data_cleaning/" not in code and "02_user_portraits/" not in code, spec.name
+
+
+def _spec(number: str, name: str, requires: dict[str, list[str]] | None = None) -> NotebookSpec:
+    return NotebookSpec(number, f"{number}_{name}", Path(f"{number}_{name}.ipynb"), {}, requires or {})
+
+
+CONTRACT = [
+    _spec("01", "data_cleaning"),
+    _spec("02", "user_portraits", {"01_data_cleaning": ["clean", "truth"]}),
+    _spec("03", "collaborative_filtering", {"01_data_cleaning": ["clean"]}),
+    _spec("04", "shopping_path_markov", {"01_data_cleaning": ["clean"], "02_user_portraits": ["portraits"]}),
+]
+
+
+def test_a_missing_upstream_output_stops_the_run_in_one_line_or_runs_its_notebook(tmp_path: Path) -> None:
+    only_04 = [CONTRACT[3]]
+    with pytest.raises(RunError) as error:
+        resolve_upstream(only_04, CONTRACT, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and "needs" in message and "--with-upstream" in message
+    assert [s.number for s in resolve_upstream(only_04, CONTRACT, tmp_path, with_upstream=True)] == ["01", "02", "04"]
+    for output in ("clean", "truth"):
+        (tmp_path / "01_data_cleaning" / output).mkdir(parents=True)
+    with pytest.raises(RunError, match=r"needs 02_user_portraits \(portraits\).*--only 02,04 or add --with-upstream"):
+        resolve_upstream(only_04, CONTRACT, tmp_path)
+    assert [s.number for s in resolve_upstream(only_04, CONTRACT, tmp_path, with_upstream=True)] == ["02", "04"]
+    assert [s.number for s in resolve_upstream(CONTRACT[1:2] + only_04, CONTRACT, tmp_path)] == ["02", "04"]
+    portraits = tmp_path / "02_user_portraits" / "tables" / "portraits.parquet"
+    portraits.parent.mkdir(parents=True)
+    portraits.write_bytes(b"")
+    assert resolve_upstream(only_04, CONTRACT, tmp_path) == only_04
+
+
+def test_requirements_must_name_published_outputs_of_earlier_notebooks(tmp_path: Path) -> None:
+    import nbformat
+
+    path = tmp_path / "03_x.ipynb"
+    _write_notebook(path, "pass")
+    for requires, message in (
+        ({"02_user_portraits": ["scores"]}, "names 02_user_portraits scores, which no notebook publishes"),
+        ({"09_nowhere": ["clean"]}, "names 09_nowhere"),
+    ):
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["lsc_lab"] = {"requires": requires}
+        nbformat.write(nb, path)
+        with pytest.raises(RunError, match=message):
+            read_requirements(path)
+    late = tmp_path / "01_x.ipynb"
+    _write_notebook(late, "pass")
+    nb = nbformat.read(late, as_version=4)
+    nb.metadata["lsc_lab"] = {"requires": {"02_user_portraits": ["portraits"]}}
+    nbformat.write(nb, late)
+    with pytest.raises(RunError, match="does not run before it"):
+        read_requirements(late)
+
+
+TEMPLATE = REPO / "notebooks" / "_template.ipynb"
+
+
+@pytest.mark.parametrize(
+    "path", [TEMPLATE, *sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))], ids=lambda p: p.stem
+)
+def test_every_notebook_follows_the_template(path: Path) -> None:
+    """Title, parameters, numbered sections, results recorded by finish_notebook, what it means, references."""
+    import nbformat
+
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "nav" not in c.metadata.get("tags", [])]
+    headings = [c.source.splitlines()[0] for c in cells if c.cell_type == "markdown" and c.source]
+    assert headings[0].startswith("# ") and "?" in cells[0].source  # a title, then the question it answers
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and all(f"{p}: str" in tagged[0].source for p in ("DATA_DIR", "RUN_DIR", "OUT_DIR"))
+    assert any(h.startswith("## 1.") for h in headings)
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert code.count("nbtools.start_notebook(OUT_DIR)") == 1 and "nbtools.finish_notebook(" in code
+    assert headings[-2:] == ["## What this means for a marketer", "## References"] or (
+        headings[-1] == "## What this means for a marketer" and "## References" in cells[-1].source
+    )
+    assert "lsc_lab" in nbformat.read(path, as_version=4).metadata
