@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from lsc_utils.constants import SEED
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lsc_utils.run import NotebookFailed, run_collection
+    from lsc_utils.run import NotebookFailed, RunInterrupted, run_collection
 
     try:
         run_dir = run_collection(
@@ -25,10 +29,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.param,
             progress=not args.quiet,
             with_upstream=args.with_upstream,
+            **({"notebook_dir": Path(args.notebooks)} if args.notebooks else {}),
         )
     except NotebookFailed as exc:
         print(f"lsc_utils: {exc}", file=sys.stderr)
         return 1
+    except RunInterrupted as exc:
+        print(f"lsc_utils: {exc}", file=sys.stderr)
+        return INTERRUPTED
     print(f"report: {run_dir / 'report.html'}")
     return 0
 
@@ -60,7 +68,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from lsc_utils.datasets import convert
     from lsc_utils.run import parse_parameter
 
-    options = dict(parse_parameter(o) for o in args.option)
+    options = dict(parse_parameter(o, "-o") for o in args.option)
     if args.mapping:
         options["mapping"] = args.mapping
     out = convert(args.source, args.input, args.out, **options)
@@ -94,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the earlier notebooks whose outputs a selected notebook needs and the run folder lacks",
     )
+    run.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the collection's)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
@@ -131,8 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_line(exc: OSError, out: str | None = None) -> str:
+    """One line for an operating-system error: what failed, on which path (no traceback).
+
+    A write error without a path (a full disk) names the command's output, ``out``.
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p] or ([f"writing {out}"] if out else [])
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status (0 ok, 1 a notebook failed, 2 usage or input error, 130 Ctrl-C)."""
     from lsc_utils.run import RunError
     from lsc_utils.schema import DatasetError
 
@@ -140,10 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (RunError, DatasetError, FileNotFoundError, ValueError) as exc:
+    except (RunError, DatasetError, ValueError) as exc:
         message = str(exc).strip().replace("\n", " | ")
-        print(f"lsc_utils: error: {message}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # missing file, read-only or full disk, a path under a regular file ...
+        message = _os_error_line(exc, getattr(args, "out", None))
+    except MemoryError:
+        message = f"not enough memory for '{args.command}'; use a smaller input or a machine with more memory."
+    except KeyboardInterrupt:
+        print(f"lsc_utils: {args.command} interrupted.", file=sys.stderr)
+        return INTERRUPTED
+    print(f"lsc_utils: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

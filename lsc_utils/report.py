@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,14 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
 h1 { margin-bottom: .2rem; } .meta { color: #666; font-size: .9rem; }
 table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
 td, th { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } .ok { color: #1a7f37; } .failed { color: #cf222e; } .skipped { color: #9a6700; }
+th { background: #f4f4f4; } .ok { color: #1a7f37; } .failed { color: #cf222e; } .skipped, .pending, .running, .interrupted { color: #9a6700; }
 section { border-top: 2px solid #eee; margin-top: 1.6rem; padding-top: .6rem; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: .8rem; }
 .figs figure { margin: 0; } .figs img { width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .8rem; color: #666; } details pre { max-height: 18rem; overflow: auto; font-size: .8rem; }
 </style></head><body>
 <h1>LSC Lab report: {{ run }}</h1>
-<p class="meta">Dataset {{ data_dir }} · commit {{ commit }} · started {{ started }} · finished {{ finished }}</p>
+<p class="meta">Run <span class="{{ status }}">{{ status }}</span> · dataset {{ data_dir }} · commit {{ commit }} · started {{ started }} · finished {{ finished }}</p>
 <table><tr><th>notebook</th><th>status</th><th>seconds</th><th>executed notebook</th></tr>
 {% for nb in notebooks %}<tr><td><a href="#{{ nb.name }}">{{ nb.name }}</a></td>
 <td class="{{ nb.status }}">{{ nb.status }}</td><td>{{ nb.seconds }}</td>
@@ -43,6 +44,9 @@ figcaption { font-size: .8rem; color: #666; } details pre { max-height: 18rem; o
 
 
 MAX_TABLE_ROWS = 40
+FINISHED = ("ok", "failed")
+"""Notebook statuses whose folder belongs to this run; a pending, running or interrupted notebook's
+folder may still hold an earlier run's outputs, so the report links none of them."""
 
 
 def _is_small_table(value: Any) -> bool:
@@ -56,8 +60,9 @@ def _is_small_table(value: Any) -> bool:
 
 def _notebook_entry(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     folder = run_dir / entry["name"]
+    finished = entry.get("status") in FINISHED
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if finished and metrics_path.is_file() else {}
     status = metrics.get("status", entry.get("status", "ok")) if entry.get("status") == "ok" else entry["status"]
     scalars = [(k, v) for k, v in metrics.items() if not isinstance(v, dict | list)]
     tables = [(k, v) for k, v in metrics.items() if _is_small_table(v)]
@@ -67,13 +72,13 @@ def _notebook_entry(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, dict | list) and not _is_small_table(v)
     ]
     html = folder / f"{entry['name']}.html"
-    figures = sorted(p.relative_to(run_dir).as_posix() for p in (folder / "figures").glob("*.png"))
+    figures = sorted(p.relative_to(run_dir).as_posix() for p in (folder / "figures").glob("*.png")) if finished else []
     return {
         "name": entry["name"],
         "status": status,
         "seconds": entry.get("seconds"),
         "error": entry.get("error"),
-        "html": html.relative_to(run_dir).as_posix() if html.is_file() else None,
+        "html": html.relative_to(run_dir).as_posix() if finished and html.is_file() else None,
         "scalars": scalars,
         "tables": tables,
         "structured": structured,
@@ -87,6 +92,7 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     env = Environment(autoescape=select_autoescape(default=True))
     page = env.from_string(TEMPLATE).render(
         run=manifest.get("run"),
+        status=manifest.get("status", "ok"),
         data_dir=manifest.get("inputs", {}).get("data_dir"),
         commit=(manifest.get("git") or {}).get("commit"),
         started=manifest.get("started"),
@@ -94,5 +100,7 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         notebooks=[_notebook_entry(run_dir, e) for e in manifest.get("notebooks", [])],
     )
     target = run_dir / "report.html"
-    target.write_text(page, encoding="utf-8")
+    partial = target.with_name(".report.html.partial")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, target)  # a reader never sees half a report
     return target

@@ -37,6 +37,17 @@ import yaml
 
 from lsc_utils.io import sha256_file
 from lsc_utils.nbtools import UPSTREAM_OUTPUTS
+from lsc_utils.runconfig import ConfigError, check_parameter, coerce_parameter, nearest, read_config
+from lsc_utils.runfolder import (
+    MANIFEST,
+    ForeignFiles,
+    carried_entries,
+    check_replaceable,
+    folder_files,
+    interrupted_message,
+    read_manifest,
+    write_json_atomic,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -52,6 +63,16 @@ class RunError(Exception):
 
 class NotebookFailed(Exception):
     """A notebook raised while executing: exit status 1, partial run kept."""
+
+
+class RunInterrupted(Exception):
+    """The run was interrupted (Ctrl-C): the manifest says so; exit status 130."""
+
+
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+"""The kernel application's own log (on every start "running over TCP without encryption", on every
+shutdown "KeyboardInterrupt caught in kernel") is noise on a local run: a clean run has a clean stderr.
+Errors of the notebook's code still reach the runner through the kernel's messages."""
 
 
 @dataclass
@@ -155,14 +176,17 @@ def select_notebooks(specs: list[NotebookSpec], only: str | list[str] | None) ->
     return [s for s in specs if s.number in chosen]
 
 
-def parse_parameter(text: str) -> tuple[str, Any]:
-    """Parse ``NAME=VALUE`` (VALUE read as YAML: 30 -> int, true -> bool, text -> str)."""
+def parse_parameter(text: str, flag: str = "-p") -> tuple[str, Any]:
+    """Parse ``NAME=VALUE`` (VALUE read as YAML: 30 -> int, true -> bool, text -> str).
+
+    ``flag`` is the option the text came with (``-p`` or ``-o``), named in errors.
+    """
     if "=" not in text:
-        raise RunError(f"-p {text}: expected NAME=VALUE.")
+        raise RunError(f"{flag} {text}: expected NAME=VALUE.")
     name, value = text.split("=", 1)
     name = name.strip()
     if not name.isidentifier():
-        raise RunError(f"-p {text}: '{name}' is not a valid parameter name.")
+        raise RunError(f"{flag} {text}: '{name}' is not a valid name.")
     try:
         return name, yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
@@ -170,17 +194,12 @@ def parse_parameter(text: str) -> tuple[str, Any]:
 
 
 def load_config(path: str | Path | None) -> dict[str, Any]:
-    """Read a run config (YAML); a missing or malformed file is a :class:`RunError`."""
+    """Read and validate a run config (:class:`lsc_utils.runconfig.RunConfig`); problems are a :class:`RunError`."""
     file = Path(path) if path is not None else DEFAULT_CONFIG
-    if not file.is_file():
-        raise RunError(f"config file not found: {file}")
     try:
-        config = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise RunError(f"config file {file} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(config, dict):
-        raise RunError(f"config file {file} must hold a mapping (name, data, parameters ...).")
-    config.setdefault("name", file.stem)
+        config = read_config(file)
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
     config["_file"] = str(file)
     return config
 
@@ -205,28 +224,56 @@ def plan_parameters(
     """
     common = dict(config.get("parameters") or {})
     per_notebook = config.get("notebook_parameters") or {}
-    checks = (
-        ("-p", overrides, {n for s in specs for n in s.parameters}, "selected notebook"),
-        ("config 'parameters'", common, {n for s in all_specs for n in s.parameters}, "notebook"),
-    )
-    for source, names, declared, scope in checks:
-        undeclared = sorted(set(names) - declared)
-        if undeclared:
-            raise RunError(
-                f"{source}: parameter {', '.join(undeclared)} is not declared by any {scope} "
-                f"(run 'python -m lsc_utils list' to see the parameters)."
-            )
+    _check_declared(specs, all_specs, common, per_notebook, overrides)
     plan = {}
     for spec in specs:
         values: dict[str, Any] = {}
         standard = {"DATA_DIR": str(data_dir), "RUN_DIR": str(run_dir), "OUT_DIR": str(run_dir / spec.name)}
-        for source in (standard, common, per_notebook.get(spec.name, {}) or {}, overrides):
-            values.update({k: v for k, v in source.items() if k in spec.parameters})
-        for name in per_notebook.get(spec.name, {}) or {}:
-            if name not in spec.parameters:
-                raise RunError(f"config 'notebook_parameters.{spec.name}': {spec.name} does not declare {name}.")
+        sources = (
+            ("run", standard),
+            ("config 'parameters'", common),
+            (f"config 'notebook_parameters.{spec.name}'", per_notebook.get(spec.name) or {}),
+            ("-p", overrides),
+        )
+        for source, given in sources:
+            for name, value in given.items():
+                if name in spec.parameters:
+                    values[name] = coerce_parameter(value, spec.parameters[name])
+                    try:
+                        check_parameter(name, values[name], spec.parameters[name], spec.name, source)
+                    except ConfigError as exc:
+                        raise RunError(str(exc)) from None
         plan[spec.name] = values
     return plan
+
+
+def _check_declared(
+    specs: list[NotebookSpec],
+    all_specs: list[NotebookSpec],
+    common: dict[str, Any],
+    per_notebook: dict[str, dict[str, Any]],
+    overrides: dict[str, Any],
+) -> None:
+    """Refuse a parameter or notebook name nobody declares, naming the nearest declared one."""
+    declared_all = {n for s in all_specs for n in s.parameters}
+    checks = (
+        ("-p", overrides, {n for s in specs for n in s.parameters}, "selected notebook"),
+        ("config 'parameters'", common, declared_all, "notebook"),
+    )
+    for source, names, declared, scope in checks:
+        for name in sorted(set(names) - declared):
+            raise RunError(
+                f"{source}: parameter {name} is not declared by any {scope}{nearest(name, declared)} "
+                f"(run 'python -m lsc_utils list' to see the parameters)."
+            )
+    by_name = {s.name: s for s in all_specs}
+    for notebook, names in per_notebook.items():
+        if notebook not in by_name:
+            raise RunError(f"config 'notebook_parameters': no notebook {notebook}{nearest(notebook, set(by_name))}.")
+        for name in names:
+            if name not in by_name[notebook].parameters:
+                hint = nearest(name, set(by_name[notebook].parameters))
+                raise RunError(f"config 'notebook_parameters.{notebook}': {notebook} does not declare {name}{hint}.")
 
 
 def _git_commit() -> dict[str, Any]:
@@ -295,7 +342,7 @@ def execute_notebook(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Pa
     from papermill.exceptions import PapermillExecutionError
 
     if out_dir.exists():
-        shutil.rmtree(out_dir)
+        shutil.rmtree(out_dir)  # check_replaceable has made sure the runner wrote all of it
     out_dir.mkdir(parents=True)
     output = out_dir / spec.path.name
     try:
@@ -308,8 +355,11 @@ def execute_notebook(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Pa
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
+        if getattr(exc, "ename", "") == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+            raise KeyboardInterrupt from None
         raise NotebookFailed(_failure_message(spec, exc, output)) from None
     render_html(output)
     return output
@@ -349,26 +399,57 @@ def run_collection(
         Usage problems (exit 2), before anything runs.
     NotebookFailed
         A notebook failed (exit 1); the notebooks before it and the partial one are kept.
+    RunInterrupted
+        Ctrl-C (exit 130); the manifest and report say which notebooks finished.
     """
-    from tqdm.auto import tqdm
-
-    from lsc_utils.report import write_report
-
     config = load_config(config_path)
     params = dict(parse_parameter(p) for p in overrides or []) | dict(parameters or {})
     all_specs = discover_notebooks(notebook_dir)
     specs = select_notebooks(all_specs, only or config.get("notebooks"))
     if not specs:
         raise RunError(f"no notebooks found in {notebook_dir}")
-    data_dir = _resolve(data or config.get("data") or "data/sample")
+    data_dir = check_data_dir(_resolve(data or config.get("data") or "data/sample"))
     run_dir = _resolve(out) if out else RUNS_DIR / str(config["name"])
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} is a file, not a folder.")
     specs = resolve_upstream(specs, all_specs, run_dir, with_upstream)
     plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
+    try:
+        check_replaceable(run_dir, [s.name for s in specs])
+    except ForeignFiles as exc:
+        raise RunError(str(exc)) from None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _new_manifest(config, params, data_dir, specs, plan, read_manifest(run_dir))
+    _execute_all(specs, plan, run_dir, manifest, progress)
+    return run_dir
+
+
+def check_data_dir(data_dir: Path) -> Path:
+    """The input must be a canonical dataset folder (with ``dataset.yaml``): checked before anything runs."""
     if not data_dir.exists():
         raise RunError(f"dataset folder not found: {data_dir} (make it with 'make data' or convert your own)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {
+    if not data_dir.is_dir():
+        raise RunError(f"--data {data_dir} is a file; expected a dataset folder (convert a raw file first).")
+    if not (data_dir / "dataset.yaml").is_file():
+        raise RunError(
+            f"--data {data_dir} has no dataset.yaml: not a canonical dataset "
+            f"(make one with 'python -m lsc_utils convert' or 'simulate')."
+        )
+    return data_dir
+
+
+def _new_manifest(
+    config: dict[str, Any],
+    params: dict[str, Any],
+    data_dir: Path,
+    specs: list[NotebookSpec],
+    plan: dict[str, dict[str, Any]],
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest of a run that is starting: every selected notebook pending, earlier ones carried."""
+    return {
         "run": str(config["name"]),
+        "status": "running",
         "config_file": config["_file"],
         "config": {k: v for k, v in config.items() if not k.startswith("_")},
         "overrides": params,
@@ -378,31 +459,65 @@ def run_collection(
         "packages": package_versions(),
         "inputs": {"data_dir": str(data_dir), "sha256": input_checksums(data_dir)},
         "started": _now(),
-        "notebooks": [],
+        "finished": None,
+        "notebooks": [{"name": s.name, "parameters": plan[s.name], "status": "pending"} for s in specs],
+        "earlier_notebooks": carried_entries(previous, [s.name for s in specs]),
     }
-    bar = tqdm(specs, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
-    failure: NotebookFailed | None = None
-    for spec in bar:
-        bar.set_postfix_str(spec.name)
-        start = time.perf_counter()
-        entry = {"name": spec.name, "parameters": plan[spec.name], "status": "ok"}
-        try:
-            execute_notebook(spec, plan[spec.name], run_dir / spec.name)
-        except NotebookFailed as exc:
-            entry["status"] = "failed"
-            entry["error"] = str(exc)
-            failure = exc
-        entry["seconds"] = round(time.perf_counter() - start, 2)
-        manifest["notebooks"].append(entry)
-        if failure:
-            break
-    bar.close()
-    manifest["finished"] = _now()
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _publish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest and the report as they stand (both atomically)."""
+    from lsc_utils.report import write_report
+
+    write_json_atomic(run_dir / MANIFEST, manifest)
     write_report(run_dir, manifest)
-    if failure:
-        raise failure
-    return run_dir
+
+
+def _execute_all(
+    specs: list[NotebookSpec], plan: dict[str, dict[str, Any]], run_dir: Path, manifest: dict[str, Any], progress: bool
+) -> None:
+    """Execute the notebooks in order, keeping manifest and report true after every step.
+
+    Raises
+    ------
+    NotebookFailed
+        After recording the failure; later notebooks stay pending.
+    RunInterrupted
+        On Ctrl-C, after recording which notebook was interrupted.
+    """
+    from tqdm.auto import tqdm
+
+    _publish(run_dir, manifest)
+    entries = {e["name"]: e for e in manifest["notebooks"]}
+    bar = tqdm(specs, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+    try:
+        for spec in bar:
+            bar.set_postfix_str(spec.name)
+            entry = entries[spec.name]
+            entry["status"] = "running"
+            write_json_atomic(run_dir / MANIFEST, manifest)
+            start = time.perf_counter()
+            try:
+                execute_notebook(spec, plan[spec.name], run_dir / spec.name)
+                entry["status"] = "ok"
+            except NotebookFailed as exc:
+                entry.update(status="failed", error=str(exc))
+                manifest["status"] = "failed"
+                raise
+            finally:
+                entry["seconds"] = round(time.perf_counter() - start, 2)
+                entry["files"] = folder_files(run_dir / spec.name)
+                if entry["status"] == "running":
+                    entry["status"] = "interrupted"
+                _publish(run_dir, manifest)
+        manifest["status"] = "ok"
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        raise RunInterrupted(interrupted_message(manifest, run_dir)) from None
+    finally:
+        bar.close()
+        manifest["finished"] = _now()
+        _publish(run_dir, manifest)
 
 
 def describe_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> str:

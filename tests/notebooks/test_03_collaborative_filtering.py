@@ -124,7 +124,8 @@ def test_without_items_rooms_and_users_the_notebook_degrades(small_run: Path, tm
     meta = yaml.safe_load((small_run / "01_data_cleaning" / "clean" / "dataset.yaml").read_text(encoding="utf-8"))
     (clean / "dataset.yaml").write_text(yaml.safe_dump({**meta, "tables": ["events"]}), encoding="utf-8")
     (tmp_path / "01_data_cleaning" / "truth").mkdir()  # real data: 01 publishes an empty truth folder
-    (tmp_path / "no_raw_data").mkdir()  # the notebook reads only the run folder
+    (tmp_path / "no_raw_data").mkdir()  # a dataset without tables: the notebook reads only the run folder
+    (tmp_path / "no_raw_data" / "dataset.yaml").write_text("name: none\ntables: []\n", encoding="utf-8")
     metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(tmp_path / "no_raw_data"))
     assert metrics["status"] == "ok"
     assert {"content_based", "live_rooms", "rerank", "next_stream", "consent"} <= set(metrics["skipped_sections"])

@@ -177,7 +177,8 @@ def test_without_channels_users_segments_and_truth_the_notebook_degrades(sim_run
     meta = yaml.safe_load(source.read_text(encoding="utf-8"))
     (clean / "dataset.yaml").write_text(yaml.safe_dump({**meta, "tables": ["events"]}), encoding="utf-8")
     (tmp_path / "01_data_cleaning" / "truth").mkdir()  # real data: 01 publishes an empty truth folder
-    (tmp_path / "no_raw_data").mkdir()  # the notebook reads only the run folder
+    (tmp_path / "no_raw_data").mkdir()  # a dataset without tables: the notebook reads only the run folder
+    (tmp_path / "no_raw_data" / "dataset.yaml").write_text("name: none\ntables: []\n", encoding="utf-8")
     unsegmented = tmp_path / "02_user_portraits" / "tables"  # 02 without segments (too few features)
     unsegmented.mkdir(parents=True)
     pd.DataFrame({"user_id": some_users}).to_parquet(unsegmented / "portraits.parquet", index=False)

@@ -113,7 +113,8 @@ def test_without_comments_the_notebook_is_skipped(small_run: Path, tmp_path: Pat
     tables = ["events", "rooms", "users", "items"]
     (clean / "dataset.yaml").write_text(yaml.safe_dump({**meta, "tables": tables}), encoding="utf-8")
     (tmp_path / "01_data_cleaning" / "truth").mkdir()  # real data: 01 publishes an empty truth folder
-    (tmp_path / "no_raw_data").mkdir()  # the notebook reads only the run folder
+    (tmp_path / "no_raw_data").mkdir()  # a dataset without tables: the notebook reads only the run folder
+    (tmp_path / "no_raw_data" / "dataset.yaml").write_text("name: none\ntables: []\n", encoding="utf-8")
     metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(tmp_path / "no_raw_data"))
     assert metrics == {"status": "skipped", "skipped_sections": ["comments"], "output_files": []}
     assert not (tmp_path / NAME / "tables" / "comment_scores.parquet").exists()

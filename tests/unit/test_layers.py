@@ -38,6 +38,8 @@ TIERS: dict[str, str] = {
     "text": "analysis",
     "privacy": "analysis",
     "run": "face",
+    "runconfig": "face",
+    "runfolder": "face",
     "report": "face",
     "__main__": "face",
 }

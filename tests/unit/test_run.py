@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -120,6 +121,7 @@ def test_failing_notebook_names_notebook_cell_and_error_and_keeps_the_run(tmp_pa
     _write_notebook(nb_dir / "02_broken.ipynb", "raise ValueError('bad things')")
     config = tmp_path / "c.yaml"
     config.write_text("name: t\n")
+    (tmp_path / "dataset.yaml").write_text("name: t\n")
     with pytest.raises(NotebookFailed, match=r"notebook 02_broken failed in cell \d+.*ValueError: bad things"):
         run_collection(config, data=tmp_path, out=tmp_path / "run", notebook_dir=nb_dir, progress=False)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -241,3 +243,92 @@ def test_every_notebook_follows_the_template(path: Path) -> None:
         headings[-1] == "## What this means for a marketer" and "## References" in cells[-1].source
     )
     assert "lsc_lab" in nbformat.read(path, as_version=4).metadata
+
+
+def _slow_collection(folder: Path, n: int = 3) -> None:
+    """n notebooks that sleep a little and write a marker in their last cell."""
+    folder.mkdir()
+    for i in range(1, n + 1):
+        _write_notebook(
+            folder / f"0{i}_step.ipynb",
+            "import time\nfrom pathlib import Path\nfrom lsc_utils import nbtools\n"
+            "nbtools.start_notebook(OUT_DIR)\ntime.sleep(1.0)\n(Path(OUT_DIR) / 'done.txt').write_text('done')",
+        )
+
+
+def _run_cli(tmp_path: Path, **popen: object) -> subprocess.Popen:
+    args = ["run", "--notebooks", str(tmp_path / "nbs"), "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\n")
+    return subprocess.Popen(
+        [sys.executable, "-m", "lsc_utils", *args, "--config", str(config), "--quiet"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def test_an_interrupted_run_never_claims_success_and_a_rerun_finishes(tmp_path: Path) -> None:
+    import random
+    import signal
+
+    (tmp_path / "dataset.yaml").write_text("name: t\n")
+    _slow_collection(tmp_path / "nbs")
+    rng = random.Random(2026)
+    outcomes = []
+    for _ in range(3):
+        proc = _run_cli(tmp_path, start_new_session=True)
+        import time
+
+        time.sleep(rng.uniform(3.0, 10.0))
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the runner and its kernel get SIGINT
+        _, err = proc.communicate(timeout=120)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert "Traceback" not in err and len(lines) <= 1, err
+        if not (tmp_path / "run" / "manifest.json").exists():  # stopped while starting: nothing written
+            assert proc.returncode == 130 and "interrupted" in lines[0]
+            continue
+        manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+        for entry in manifest["notebooks"]:
+            done = (tmp_path / "run" / entry["name"] / "done.txt").is_file()
+            assert entry["status"] != "ok" or done, (entry, err)
+            assert entry["status"] not in ("running", "pending") or manifest["status"] != "ok"
+        outcomes.append(manifest["status"])
+        if proc.returncode == 0:  # finished before the signal
+            assert manifest["status"] == "ok"
+            continue
+        assert proc.returncode == 130 and manifest["status"] == "interrupted", err
+        assert len(lines) == 1 and "interrupted" in lines[0] and "rerun to finish" in lines[0], err
+        assert ">interrupted<" in (tmp_path / "run" / "report.html").read_text()
+    assert "interrupted" in outcomes, outcomes  # at least one signal landed while notebooks ran
+    proc = _run_cli(tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err.strip() == "", err  # a clean run has a clean stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and [e["status"] for e in manifest["notebooks"]] == ["ok"] * 3
+
+
+def test_a_rerun_replaces_only_what_the_runner_wrote(tmp_path: Path) -> None:
+    from lsc_utils.run import run_collection
+
+    (tmp_path / "dataset.yaml").write_text("name: t\n")
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("01_a", "02_b"):
+        _write_notebook(nbs / f"{name}.ipynb", "from lsc_utils import nbtools\nnbtools.start_notebook(OUT_DIR)")
+    run = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\n")
+    kwargs = {"config_path": config, "data": tmp_path, "out": run, "notebook_dir": nbs, "progress": False}
+    run_collection(only="01", **kwargs)
+    run_collection(only="02", **kwargs)
+    run_collection(only="01", **kwargs)  # 01's files are known from the earlier manifest
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["earlier_notebooks"]] == ["02_b"]
+    note = run / "02_b" / "my_notes.txt"
+    note.write_text("keep me")
+    with pytest.raises(RunError, match=r"02_b holds 1 file\(s\) the runner did not write \(my_notes.txt\)"):
+        run_collection(only="02", **kwargs)
+    assert note.read_text() == "keep me"
