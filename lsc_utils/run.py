@@ -408,12 +408,13 @@ def run_collection(
     specs = select_notebooks(all_specs, only or config.get("notebooks"))
     if not specs:
         raise RunError(f"no notebooks found in {notebook_dir}")
-    data_dir = check_data_dir(_resolve(data or config.get("data") or "data/sample"))
+    data_dir = _resolve(data or config.get("data") or "data/sample")
     run_dir = _resolve(out) if out else RUNS_DIR / str(config["name"])
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"--out {run_dir} is a file, not a folder.")
     specs = resolve_upstream(specs, all_specs, run_dir, with_upstream)
     plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
+    check_data_dir(data_dir)
     try:
         check_replaceable(run_dir, [s.name for s in specs])
     except ForeignFiles as exc:
