@@ -237,3 +237,43 @@ def sha256_file(path: str | Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)."""
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start like a formula get a leading apostrophe, so spreadsheets show them as text.
+
+    Only text cells change (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``); numbers, including
+    negative ones, stay numbers. This is OWASP's advice for CSV files meant to be opened in Excel,
+    LibreOffice or Google Sheets; the Parquet outputs keep the texts unchanged.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table about to be written as CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with risky text cells prefixed.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        text = values.astype("string")
+        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).to_numpy(dtype=bool)
+        if risky.any():
+            out[column] = values.astype(object).where(~risky, "'" + text.astype(object).where(risky, ""))
+    return out
+
+
+def write_spreadsheet_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a CSV meant for spreadsheets: UTF-8, no index, formula-like text cells neutralized."""
+    target = Path(path)
+    neutralize_formulas(frame).to_csv(target, index=False, encoding="utf-8")
+    return target

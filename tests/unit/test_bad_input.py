@@ -197,3 +197,17 @@ def test_full_disk_and_impossible_destination_are_one_line(tmp_path: Path, capsy
     assert "No space left on device: writing /dev/full" in _one_line(capsys)
     assert main(["simulate", "--users", "50", "--days", "2", "--out", "/proc/lsc_lab_ds", "--quiet"]) == 2
     assert "/proc/lsc_lab_ds" in _one_line(capsys)
+
+
+def test_csv_for_spreadsheets_neutralizes_formulas_but_not_numbers(tmp_path: Path) -> None:
+    from lsc_utils.io import write_spreadsheet_csv
+
+    frame = pd.DataFrame(
+        {
+            "text": ['=HYPERLINK("http://x")', "+1 great", "-bad", "@SUM(A1)", "\tx", "fine", None],
+            "score": [-0.5, 0.2, -1.0, 0.0, 0.1, 0.3, 0.0],
+        }
+    )
+    back = pd.read_csv(write_spreadsheet_csv(frame, tmp_path / "o.csv"), keep_default_na=False)
+    assert back["text"].tolist() == ['\'=HYPERLINK("http://x")', "'+1 great", "'-bad", "'@SUM(A1)", "'\tx", "fine", ""]
+    assert back["score"].tolist() == frame["score"].tolist()
