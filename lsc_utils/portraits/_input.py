@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,21 @@ def _register_table(
     registered.append(name)
     types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {name}").fetchall()}
     return name, types
+
+
+@contextmanager
+def _duckdb_scope(con: duckdb.DuckDBPyConnection | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[str]]]:
+    """A connection for one call (the caller's, or a new one closed afterwards) and the list of views
+    the call registers, dropped on exit whatever happens."""
+    own = con is None
+    connection = duckdb.connect() if own else con
+    registered: list[str] = []
+    try:
+        yield connection, registered
+    finally:
+        _release(connection, registered)
+        if own:
+            connection.close()
 
 
 def _release(con: duckdb.DuckDBPyConnection, registered: list[str]) -> None:

@@ -20,9 +20,9 @@ from lsc_utils.portraits._input import (
     USER_COLUMNS,
     TableSource,
     _as_utc_timestamp,
+    _duckdb_scope,
     _optional,
     _register_table,
-    _release,
     _require,
     _sql_literal,
     _utc_ts_expr,
@@ -480,10 +480,7 @@ def _query_per_user(
     missing_sessions : int
         Events without ``session_id`` (-1 when the column is absent).
     """
-    own = con is None
-    connection = duckdb.connect() if own else con
-    registered: list[str] = []
-    try:
+    with _duckdb_scope(con) as (connection, registered):
         ev_name, ev_types = _register_table(connection, events, "events", registered)
         _require(ev_types, ["user_id", "ts", "event_type"], "events")
         sides = _register_sides(connection, items, rooms, users, registered)
@@ -500,10 +497,6 @@ def _query_per_user(
             as_of_us=as_of_us,
         )
         per_user = connection.execute(sql).df()
-    finally:
-        _release(connection, registered)
-        if own:
-            connection.close()
     return per_user, sides, missing_sessions
 
 

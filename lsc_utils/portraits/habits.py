@@ -12,8 +12,8 @@ from lsc_utils.portraits._input import (
     US_PER_DAY,
     ArrayLike,
     TableSource,
+    _duckdb_scope,
     _register_table,
-    _release,
     _require,
     _sql_literal,
     _utc_ts_expr,
@@ -112,17 +112,10 @@ def summarize_active_hours(
     DatasetError
         If ``user_id`` or ``ts`` is missing or ``ts`` is not a timestamp.
     """
-    own = con is None
-    connection = duckdb.connect() if own else con
-    registered: list[str] = []
-    try:
+    with _duckdb_scope(con) as (connection, registered):
         name, types = _register_table(connection, events, "events", registered)
         _require(types, ["user_id", "ts"], "events")
         hours = connection.execute(_active_hours_sql(name, types, timezone)).df()
-    finally:
-        _release(connection, registered)
-        if own:
-            connection.close()
     hours["user_id"] = hours["user_id"].astype("str")
     for column in ACTIVE_HOUR_COLUMNS:
         hours[column] = hours[column].astype(float)

@@ -13,9 +13,9 @@ from lsc_utils.portraits._input import (
     UNIT_DAYS,
     TableSource,
     _as_local_date,
+    _duckdb_scope,
     _optional,
     _register_table,
-    _release,
     _require,
     _sql_literal,
     _utc_ts_expr,
@@ -80,17 +80,10 @@ def summarize_transactions(
         Indexed by ``user_id`` (sorted).
     """
     cal_end, obs_end = _check_transaction_arguments(transaction, unit, calibration_end, observation_end, timezone)
-    own = con is None
-    connection = duckdb.connect() if own else con
-    registered: list[str] = []
-    try:
+    with _duckdb_scope(con) as (connection, registered):
         name, types = _register_table(connection, events, "events", registered)
         _require(types, ["user_id", "ts", "event_type"], "events")
         raw = connection.execute(_transactions_sql(name, types, transaction, cal_end, obs_end, timezone)).df()
-    finally:
-        _release(connection, registered)
-        if own:
-            connection.close()
     return _transactions_frame(raw, unit, cal_end, obs_end, observation_end is not None)
 
 
