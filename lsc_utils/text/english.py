@@ -605,12 +605,21 @@ def _batch_emoji_lexicon(vocabulary: list[str], lexicon: dict[str, float]) -> di
     return extra
 
 
-def _extended_compound(normalized: pd.Series) -> np.ndarray:
-    """Extended VADER compound of distinct, already normalized texts.
+def _extended_sums(normalized: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Extended VADER valence sums of distinct, already normalized texts (before punctuation emphasis).
 
     Emoji are scored apart from the words (their valences are added to the word sum): an emoji
     closes the clause before it, so a negation or booster word never reaches it ("not worth it 😡"
     stays negative, "don't buy 👎" is not turned positive).
+
+    Returns
+    -------
+    sums : numpy.ndarray
+        Sum of the token and emoji valences per text (VADER's -4..+4 scale per word).
+    scored : numpy.ndarray of bool
+        Texts with at least one token or a non-neutral emoji.
+    prepared : pandas.Series
+        The texts as tokenized (emoji isolated, slang phrases joined).
     """
     prepared = _prepare_chat_text(normalized)
     lexicon = _chat_lexicon().valences
@@ -620,7 +629,14 @@ def _extended_compound(normalized: pd.Series) -> np.ndarray:
     tokens = _build_tokens(pd.Series(words, index=prepared.index, dtype="str"), _extended_rewriter())
     extra = _batch_emoji_lexicon(tokens.vocabulary, lexicon)
     sums = _valence_sums(tokens, {**lexicon, **extra} if extra else lexicon) + emoji_sums
-    return _compound(sums, (tokens.counts > 0) | (emoji_sums != 0), prepared)
+    return sums, (tokens.counts > 0) | (emoji_sums != 0), prepared
+
+
+def _extended_compound(normalized: pd.Series) -> np.ndarray:
+    """Extended VADER compound of distinct, already normalized texts (:func:`_extended_sums`, then
+    VADER's ``!``/``?`` emphasis and normalisation)."""
+    sums, scored, prepared = _extended_sums(normalized)
+    return _compound(sums, scored, prepared)
 
 
 def _plain_compound(texts: pd.Series) -> np.ndarray:

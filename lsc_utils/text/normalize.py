@@ -184,6 +184,11 @@ _HAN_RE = f"[{_HAN_CHARS}]"
 _LATIN_WORD_RE = "[A-Za-z\u00c0-\u024f]+"
 _OTHER_SYLLABLE_RE = "[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff\u0e00-\u0e7f]"
 _OTHER_WORD_RE = "[\u0370-\u03ff\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f]+"
+_KANA_HANGUL_RE = (
+    "[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fd-\u30ff\u31f0-\u31ff\u1100-\u11ff\u3131-\u318e\uac00-\ud7af]"
+)
+"""Japanese kana (hiragana, katakana; not the middle dot ・ or the long-vowel mark ー, which Chinese
+text borrows) and Korean Hangul (syllables and jamo): scripts Chinese is never written in."""
 
 
 def script_counts(texts: Iterable[str] | pd.Series) -> pd.DataFrame:
@@ -199,24 +204,29 @@ def script_counts(texts: Iterable[str] | pd.Series) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Integer columns ``han``, ``latin``, ``other`` (same index as a Series input).
+        Integer columns ``han``, ``latin``, ``other`` and ``kana_hangul`` (the Japanese kana and
+        Korean Hangul letters among ``other``, which mark a text as not Chinese whatever its Han
+        share; see :func:`detect_language`), same index as a Series input.
     """
     series = _as_text_series(texts, function="script_counts")
     counts = {
         "han": series.str.count(_HAN_RE),
         "latin": series.str.count(_LATIN_WORD_RE),
         "other": series.str.count(_OTHER_SYLLABLE_RE) + series.str.count(_OTHER_WORD_RE),
+        "kana_hangul": series.str.count(_KANA_HANGUL_RE),
     }
     return pd.DataFrame({k: v.fillna(0).astype("int64") for k, v in counts.items()}, index=series.index)
 
 
 def _language_from_counts(counts: pd.DataFrame) -> np.ndarray:
+    """Language per text from :func:`script_counts` (rules in :func:`detect_language`)."""
     han = counts["han"].to_numpy(dtype=float)
     latin = counts["latin"].to_numpy(dtype=float)
     total = han + latin + counts["other"].to_numpy(dtype=float)
     safe = np.where(total > 0, total, 1.0)
+    kana_hangul = counts["kana_hangul"].to_numpy() > 0
     conditions = [
-        total == 0,
+        (total == 0) | kana_hangul,
         han / safe >= DOMINANT_SCRIPT_SHARE,
         latin / safe >= DOMINANT_SCRIPT_SHARE,
         ((han + latin) / safe >= DOMINANT_SCRIPT_SHARE) & (han > 0) & (latin > 0),
@@ -229,7 +239,11 @@ def detect_language(texts: Iterable[str] | pd.Series) -> pd.Series:
 
     A script owning at least 75 % of the units (:func:`script_counts`) decides ``zh`` or ``en``;
     Han plus Latin >= 75 % with both present is ``mixed``; anything else, including texts without
-    letters (emoji only, ``???``, ``666``), is ``other``.
+    letters (emoji only, ``???``, ``666``), is ``other``. A text with any Japanese kana or Korean
+    Hangul letter is ``other`` whatever its Han share: Japanese and Korean also write Han characters
+    (kanji-heavy ``最高の配信`` is 80 % Han), Chinese is never written in kana or Hangul, and the
+    sentiment models cover neither language. Known cost: Chinese web slang that borrows ``の`` for
+    的 (``我の天``) is read as ``other`` too.
 
     Parameters
     ----------

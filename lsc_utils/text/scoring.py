@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,30 +16,21 @@ from scipy.special import expit
 from lsc_utils.checks import check_choice as _check_choice
 from lsc_utils.checks import check_int as _check_int
 from lsc_utils.checks import require_columns as _require_columns
-from lsc_utils.io import read_csv, require_columns
+from lsc_utils.io import read_csv, require_columns, write_spreadsheet_csv
 from lsc_utils.pii import PII_KINDS
 from lsc_utils.pii import arrow_strings as _arrow_strings
 from lsc_utils.pii import as_text_series as _as_text_series
 from lsc_utils.schema import DatasetError
 from lsc_utils.text._common import EN_NEUTRAL_THRESHOLD, LABELS, LANGUAGES, ZH_NEUTRAL_HALF_WIDTH, _factorize_texts
 from lsc_utils.text.chinese import SentimentModel, load_default_sentiment_model
-from lsc_utils.text.english import (
-    _emoji_valence_sums,
-    _extended_compound,
-    _plain_compound,
-    _replace_where_found,
-    _vader_constants,
-    load_live_chat_lexicon,
+from lsc_utils.text.chinese_chat import (
+    _drop_degree_adverbs,
+    _english_log_odds,
+    _split_latin,
+    _zh_lexicon_log_odds,
 )
-from lsc_utils.text.normalize import (
-    _HAN_CHARS,
-    _HAN_RE,
-    _emoji_re2,
-    _emoji_regex,
-    _language_from_counts,
-    _normalize_distinct,
-    script_counts,
-)
+from lsc_utils.text.english import _extended_compound, _plain_compound, _replace_where_found
+from lsc_utils.text.normalize import _emoji_re2, _emoji_regex, _language_from_counts, _normalize_distinct, script_counts
 from lsc_utils.text.topics import (
     _QUESTION_RE,
     MultilingualTopicModel,
@@ -55,9 +45,6 @@ from lsc_utils.text.topics import (
 # --------------------------------------------------------------------------------------------------
 
 
-ZH_LEXICON_LOG_ODDS: float = 1.5
-"""Log-odds added to the Chinese model per unit of valence of a live-chat term or emoji found."""
-
 QUESTION_WEIGHT: float = 0.0
 """Factor on the live-chat score of a question (:func:`is_question`). Questions in a live room ask
 for information (price, size, stock, shipping) and, like question sentences in general (Liu 2012,
@@ -65,66 +52,6 @@ for information (price, size, stock, shipping) and, like question sentences in g
 Chinese model reads them as complaints (review questions are rhetorical) and VADER scores the words
 asked about ("is shipping free?"). 0 makes every question neutral in live-chat mode; review mode
 (``live_chat=False``) keeps their scores."""
-
-
-ZH_NEGATION_RE2 = "(?:不|没|没有|别|无|非|未)(?:太|怎么|是很|是太|够|很|算|大|会再|会|再|想|要|能)?"
-"""Chinese negation before a live-chat term: 不 / 没(有) / 别 / 无 / 非 / 未, optionally followed by one
-softener or modal (不太, 不怎么, 不是很, 没那么 is not covered, 不会再, 没想, 不能 ...). A negated term
-counts with VADER's negation factor (-0.74) instead of +1, so 不好看 / 不支持退货 / 没抢到 are not
-read as praise."""
-
-
-@dataclass(frozen=True)
-class _ZhTerm:
-    """One live-chat term as the Chinese scorer matches it (RE2 patterns)."""
-
-    pattern: str
-    negated: str | None
-    valence: float
-
-
-def _zh_term(term: str, valence: float) -> _ZhTerm:
-    """RE2 patterns of a live-chat term for Chinese text.
-
-    ASCII terms (``yyds``, ``666``) match as whole words and are not negated. Chinese terms match as
-    substrings, except one-character terms (冲, 赞), which match only standing alone -- not next to
-    another Han character -- so 冲突 and 冲动 never fire. A Chinese term right after
-    :data:`ZH_NEGATION_RE2` also counts as negated.
-    """
-    literal = re.escape(term)
-    if term.isascii():
-        return _ZhTerm(rf"(?i)\b{literal}\b", None, valence)
-    if len(term) == 1 and re.fullmatch(_HAN_RE, term):
-        alone = rf"(?:^|[^{_HAN_CHARS}]){literal}(?:[^{_HAN_CHARS}]|$)"
-        return _ZhTerm(alone, None, valence)
-    return _ZhTerm(literal, ZH_NEGATION_RE2 + literal, valence)
-
-
-@lru_cache(maxsize=1)
-def _zh_lexicon_terms() -> tuple[_ZhTerm, ...]:
-    """The live-chat terms the Chinese scorer reads (scope zh/both, emoji excluded: scored apart)."""
-    slang = load_live_chat_lexicon()
-    slang = slang[slang["scope"].isin(["zh", "both"]) & (slang["valence"] != 0)]
-    return tuple(
-        _zh_term(term, float(valence))
-        for term, valence in zip(slang["term"], slang["valence"], strict=True)
-        if not _emoji_regex().fullmatch(term)
-    )
-
-
-def _zh_lexicon_log_odds(normalized: pd.Series) -> np.ndarray:
-    """Evidence the live-chat lexicon adds to the Chinese model: ``ZH_LEXICON_LOG_ODDS`` x the summed
-    valence of the listed terms (scope ``zh``/``both``, counted with RE2) and emoji in each text."""
-    arrow = _arrow_strings(normalized)
-    total = _emoji_valence_sums(arrow)
-    negation_factor = _vader_constants().N_SCALAR
-    for term in _zh_lexicon_terms():
-        found = pc.count_substring_regex(arrow, term.pattern).to_numpy(zero_copy_only=False).astype(float)
-        if term.negated is not None and found.any():
-            negated = pc.count_substring_regex(arrow, term.negated).to_numpy(zero_copy_only=False)
-            found += (negation_factor - 1.0) * negated
-        total += term.valence * found
-    return ZH_LEXICON_LOG_ODDS * total
 
 
 _PLACE = r"(?-i:[A-Z][\w'-]*(?: [A-Z][\w'-]*){0,2})|\w+"
@@ -211,13 +138,17 @@ def score_texts(
 
     ``zh`` -> Chinese model, score ``2p - 1``, neutral when ``|score| < 0.3``; with ``live_chat``
     the live-chat terms (scope zh/both: 绝绝子, 买买买, 避雷, yyds ...) and emoji found in the text
-    add ``1.5 x valence`` to the model's log-odds. ``en`` and ``other`` (emoji-only, digits, other
-    scripts) -> extended VADER compound (plain VADER without ``live_chat``), neutral when
-    ``|score| < 0.05``. ``mixed`` -> both, averaged with weights = Han and Latin shares, neutral
-    half-width averaged the same way. With ``live_chat``, ``[PHONE]``-style PII masks are removed
-    first, the Chinese model reads the text without punctuation, emoji are scored outside the scope
-    of negations, and questions are neutral (``QUESTION_WEIGHT``). Null texts are scored as empty
-    (neutral). Distinct texts are scored once.
+    add ``1.5 x valence`` to the model's log-odds, and a degree adverb right before such a term (太棒了)
+    intensifies the term instead of being read by the model (:data:`ZH_DEGREE_RE2`). ``en`` and
+    ``other`` (emoji-only, digits, kana, Hangul, other scripts) -> extended VADER compound (plain VADER
+    without ``live_chat``), neutral when ``|score| < 0.05``. With ``live_chat`` and ``lang="auto"``,
+    the English words of a ``zh`` text are read by VADER and pooled into the Chinese evidence: their
+    valence sum adds ``1.5 x`` to the log-odds, as lexicon terms do (:func:`_chat_log_odds`).
+    ``mixed`` -> both, averaged with weights = Han and Latin shares, neutral half-width averaged the
+    same way. With
+    ``live_chat``, ``[PHONE]``-style PII masks are removed first, the Chinese model reads the text
+    without punctuation, emoji are scored outside the scope of negations, and questions are neutral
+    (``QUESTION_WEIGHT``). Null texts are scored as empty (neutral). Distinct texts are scored once.
 
     Parameters
     ----------
@@ -248,7 +179,8 @@ def score_texts(
     if live_chat:
         normalized, questions, counts, scored_langs = _drop_greetings_and_questions(normalized, counts, langs, lang)
     zh_weight = _chinese_share(counts, scored_langs)
-    scores = _blended_scores(normalized, uniques, zh_weight, model, live_chat)
+    split = (live_chat and lang == "auto") & (scored_langs == "zh") & (counts["latin"].to_numpy() > 0)
+    scores = _blended_scores(normalized, uniques, zh_weight, model, live_chat, split)
     if live_chat:
         scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
     half_width = zh_weight * ZH_NEUTRAL_HALF_WIDTH + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
@@ -311,7 +243,12 @@ def _chinese_share(counts: pd.DataFrame, scored_langs: np.ndarray) -> np.ndarray
 
 
 def _blended_scores(
-    normalized: pd.Series, uniques: pd.Series, zh_weight: np.ndarray, model: SentimentModel | None, live_chat: bool
+    normalized: pd.Series,
+    uniques: pd.Series,
+    zh_weight: np.ndarray,
+    model: SentimentModel | None,
+    live_chat: bool,
+    split: np.ndarray | None = None,
 ) -> np.ndarray:
     """Chinese-model score ``2p - 1`` and VADER compound of each text, averaged with weights ``zh_weight``.
 
@@ -327,7 +264,10 @@ def _blended_scores(
     model : SentimentModel, optional
         Chinese model (default: the shipped one).
     live_chat : bool
-        Live-chat extensions (lexicon log-odds, punctuation stripped, extended VADER).
+        Live-chat extensions (lexicon log-odds, degree adverbs, punctuation stripped, extended VADER).
+    split : numpy.ndarray of bool, optional
+        Chinese texts with English words, read by VADER and pooled into the Chinese log-odds
+        (:func:`_chat_log_odds`); only with ``live_chat`` and ``zh_weight`` 1.
 
     Returns
     -------
@@ -340,14 +280,55 @@ def _blended_scores(
     if needs_zh.any():
         zh_model = model or load_default_sentiment_model()
         zh_texts = normalized[needs_zh]
-        log_odds = zh_model._decision_of_normalized(_strip_punctuation(zh_texts) if live_chat else zh_texts)
         if live_chat:
-            log_odds = log_odds + _zh_lexicon_log_odds(zh_texts)
+            split_zh = split[needs_zh] if split is not None else np.zeros(len(zh_texts), dtype=bool)
+            log_odds = _chat_log_odds(zh_texts, zh_model, split_zh)
+        else:
+            log_odds = zh_model._decision_of_normalized(zh_texts)
         scores[needs_zh] += zh_weight[needs_zh] * (2.0 * expit(log_odds) - 1.0)
     if needs_en.any():
         english = _extended_compound(normalized[needs_en]) if live_chat else _plain_compound(uniques[needs_en])
         scores[needs_en] += (1 - zh_weight[needs_en]) * english
     return scores
+
+
+def _chat_log_odds(texts: pd.Series, model: SentimentModel, split: np.ndarray) -> np.ndarray:
+    """Live-chat log-odds of Chinese texts.
+
+    The model reads each text without punctuation and without the degree adverbs that intensify a
+    live-chat term (:func:`_drop_degree_adverbs`); the lexicon terms and emoji of the text add their
+    evidence (:func:`_zh_lexicon_log_odds`). The English words of the ``split`` texts add
+    ``ZH_LEXICON_LOG_ODDS`` x their extended-VADER valence sum (:func:`_split_latin`). Evidence is
+    pooled rather than averaged: the review model has no neutral class and reads a neutral Chinese
+    fragment as a mild complaint (这个口红 -0.48), which in an average would outvote a clear English
+    opinion (这个口红yyds, 这个主播太棒了 love it!!).
+
+    Parameters
+    ----------
+    texts : pandas.Series
+        Distinct normalized texts.
+    model : SentimentModel
+        Chinese model.
+    split : numpy.ndarray of bool
+        Texts whose English words VADER reads.
+
+    Returns
+    -------
+    numpy.ndarray
+        Log-odds of the positive class per text.
+    """
+    chinese = texts
+    english = pd.Series([], dtype="str")
+    if split.any():
+        parts = [_split_latin(t) for t in texts[split].tolist()]
+        values = texts.to_numpy(dtype=object, copy=True)
+        values[split] = [c for c, _ in parts]
+        chinese = pd.Series(values, index=texts.index, dtype="str")
+        english = pd.Series([e for _, e in parts], dtype="str")
+    log_odds = model._decision_of_normalized(_strip_punctuation(_drop_degree_adverbs(chinese)))
+    log_odds = log_odds + _zh_lexicon_log_odds(texts)
+    log_odds[split] += _english_log_odds(english)
+    return log_odds
 
 
 SCORE_FILE_COLUMNS: tuple[str, str, str] = ("lang", "score", "label")
@@ -368,7 +349,9 @@ def score_file(
 
     The output holds every input column (read as text, unchanged) plus ``lang`` (zh / en / mixed /
     other), ``score`` (-1..1) and ``label`` (positive / neutral / negative), see :func:`score_texts`;
-    with a ``prefix`` they are named ``f"{prefix}lang"`` and so on.
+    with a ``prefix`` they are named ``f"{prefix}lang"`` and so on. The file is meant for
+    spreadsheets: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading
+    apostrophe so that it is never run as a formula (:func:`lsc_utils.io.write_spreadsheet_csv`).
 
     Parameters
     ----------
@@ -430,7 +413,7 @@ def score_file(
         out[name] = scored[column].to_numpy()
     target = Path(out_csv)
     target.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(target, index=False, encoding="utf-8")
+    write_spreadsheet_csv(out, target)  # formula-like cells neutralized (OWASP CSV injection)
     return target
 
 

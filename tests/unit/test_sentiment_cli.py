@@ -149,3 +149,17 @@ def test_cli_scores_real_chat_files(shared_data: Path, tmp_path: Path, relative:
     shares = scored["label"].value_counts(normalize=True)
     print(f"{relative}: {len(scored)} rows, label shares {shares.round(3).to_dict()}")
     assert shares.min() >= 0.05  # every label is really used, none is a handful of stragglers
+
+
+def test_scored_csv_never_carries_a_live_formula(tmp_path) -> None:
+    import pandas as pd
+
+    from lsc_utils.text import score_file
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ['=HYPERLINK("http://evil","click") love it', "@SUM(A1) bad", "great"]}).to_csv(
+        source, index=False
+    )
+    out = pd.read_csv(score_file(source, "text", tmp_path / "out.csv", progress=False))
+    assert out["text"].tolist()[:2] == ['\'=HYPERLINK("http://evil","click") love it', "'@SUM(A1) bad"]
+    assert out["label"].tolist()[2] == "positive"

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import expit
 
 from lsc_utils import text
 from lsc_utils.schema import DatasetError
+from lsc_utils.text.chinese_chat import _drop_degree_adverbs
 
 # --------------------------------------------------------------------------------------------------
 # Normalization, emoji, language, tokens
@@ -85,6 +87,11 @@ def test_extract_emoji_keeps_sequences_whole() -> None:
         ("???", "other"),
         ("", "other"),
         ("ありがとうございます", "other"),
+        ("最高の配信", "other"),  # kanji-heavy Japanese (80 % Han): any kana means not Chinese
+        ("本日の配信は最高でした", "other"),
+        ("ｻｲｺｳ", "other"),  # half-width katakana, folded by NFKC
+        ("大韓民國萬歲 만세", "other"),  # Korean with hanja
+        ("迈克尔・杰克逊", "zh"),
         ("감사합니다", "other"),
         ("Привет как дела", "other"),
     ],
@@ -94,8 +101,13 @@ def test_detect_language_by_script_ratio(raw: str, lang: str) -> None:
 
 
 def test_script_counts_units() -> None:
-    counts = text.script_counts(["主播 love you", "ありがとう", ""])
-    assert counts.to_dict("list") == {"han": [2, 0, 0], "latin": [2, 0, 0], "other": [0, 5, 0]}
+    counts = text.script_counts(["主播 love you", "ありがとう", "", "最高の配信", "迈克尔・杰克逊"])
+    assert counts.to_dict("list") == {
+        "han": [2, 0, 0, 4, 6],
+        "latin": [2, 0, 0, 0, 0],
+        "other": [0, 5, 0, 1, 1],
+        "kana_hangul": [0, 5, 0, 1, 0],  # the middle dot ・ that Chinese borrows for names is not kana
+    }
 
 
 def test_segment_chinese_is_deterministic_jieba() -> None:
@@ -377,14 +389,16 @@ def test_compare_with_snownlp_reports_both_methods() -> None:
 
 
 def test_score_texts_routes_each_language() -> None:
-    texts = pd.Series(["很好吃，下次还来", "I love this!", "主播很漂亮 love it", "😍", "", None], index=list("abcdef"))
+    texts = pd.Series(
+        ["质量不错，下次还来", "I love this!", "主播很漂亮 love it", "😍", "", None], index=list("abcdef")
+    )
     out = text.score_texts(texts)
     assert out.index.tolist() == list("abcdef")
     assert out["lang"].tolist() == ["zh", "en", "mixed", "other", "other", "other"]
     assert out["score"].between(-1, 1).all()
     model = text.load_default_sentiment_model()
     # live-chat mode: the Chinese model reads the text with punctuation replaced by spaces
-    assert out.loc["a", "score"] == pytest.approx(model.sentiment_scores(["很好吃 下次还来"])[0])
+    assert out.loc["a", "score"] == pytest.approx(model.sentiment_scores(["质量不错 下次还来"])[0])
     assert out.loc["b", "score"] == pytest.approx(text.VaderScorer().compound(["I love this!"])[0])
     zh_part = model.sentiment_scores(["主播很漂亮 love it"])[0]
     en_part = text.VaderScorer().compound(["主播很漂亮 love it"])[0]
@@ -1099,3 +1113,98 @@ def test_commerce_phrases_without_a_vader_word() -> None:
     negative = ["too expensive", "never arrived", "looks cheap", "don't buy", "returned it, never again"]
     labels = text.score_texts(positive + negative + ["don't need this"])["label"].tolist()
     assert labels == ["positive"] * len(positive) + ["negative"] * (len(negative) + 1)
+
+
+# Short and code-mixed comments (issue #21, item 6): degree adverbs, English words in Chinese, kana
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("comment", "lang", "label"),
+    [
+        # pure Chinese, degree adverb + praise: the model's weight for 太 (-5.0) used to win
+        ("太棒了", "zh", "positive"),
+        ("主播太棒了", "zh", "positive"),
+        ("好棒", "zh", "positive"),
+        ("太喜欢了", "zh", "positive"),
+        ("太好了", "zh", "positive"),
+        ("特别好看", "zh", "positive"),  # the 别 of 特别 is not a negation
+        ("超值", "zh", "positive"),
+        # pure Chinese, degree adverb + complaint: 很 (+6.3) used to turn 很贵 into praise
+        ("太贵了", "zh", "negative"),
+        ("很贵", "zh", "negative"),
+        ("很丑", "zh", "negative"),
+        ("太小了", "zh", "negative"),  # no listed head: the model's 'too small' reading stands
+        ("不太好看", "zh", "negative"),  # negated, not intensified
+        ("没那么好看", "zh", "negative"),
+        ("味道太冲了", "zh", "negative"),  # 冲 after a degree adverb: 'pungent', not 'go for it'
+        # Chinese with English words, both polarities
+        ("这个主播太棒了 love it!!", "zh", "positive"),
+        ("太nice了吧", "zh", "positive"),
+        ("这个口红yyds", "zh", "positive"),
+        ("这个口红不太nice", "zh", "negative"),
+        ("这个质量太差了 so bad", "zh", "negative"),
+        ("主播很漂亮 love it", "mixed", "positive"),
+        ("质量太差了 not worth it", "mixed", "negative"),
+        # emoji only
+        ("😍😍", "other", "positive"),
+        ("😡😡", "other", "negative"),
+        # Japanese and Korean: not covered by either model, never scored as Chinese
+        ("このライブ最高です", "other", "neutral"),
+        ("最高の配信でした", "other", "neutral"),
+        ("本日の配信最高", "other", "neutral"),  # 6 Han characters of 7 units, one kana
+        ("정말 최고예요", "other", "neutral"),
+        ("감사합니다", "other", "neutral"),
+    ],
+)
+def test_short_and_code_mixed_comments_keep_their_polarity(comment: str, lang: str, label: str) -> None:
+    scored = text.score_texts([comment])
+    assert scored[["lang", "label"]].iloc[0].tolist() == [lang, label]
+
+
+def test_kana_and_hangul_texts_are_other_and_only_their_emoji_and_latin_words_count() -> None:
+    scored = text.score_texts(["最高の配信", "最高の配信😍", "このライブ最高 love it", "最高配信"])
+    assert scored["lang"].tolist() == ["other", "other", "other", "zh"]
+    assert scored["score"].iloc[0] == 0.0
+    assert scored["score"].iloc[1] == pytest.approx(text.VaderScorer().compound(["😍"])[0])
+    assert scored["label"].tolist()[1:3] == ["positive", "positive"]
+
+
+def test_degree_adverbs_intensify_lexicon_terms_and_leave_the_model_alone() -> None:
+    texts = pd.Series(["好看", "太好看了", "不太好看", "特别好看", "味道太冲了", "太小了"], dtype="str")
+    plain, intensified, negated, especially, pungent, small = text._zh_lexicon_log_odds(texts)
+    assert plain == pytest.approx(text.ZH_LEXICON_LOG_ODDS * 2.0)
+    assert intensified == especially == pytest.approx(plain * 1.293)  # VADER's B_INCR
+    assert negated == pytest.approx(plain * -0.74)  # VADER's N_SCALAR, not intensified on top
+    assert pungent == small == 0.0
+    model_text = _drop_degree_adverbs(pd.Series(["太棒了", "特别好看", "不太好看", "太小了", "味道太冲了"]))
+    assert model_text.tolist() == ["棒了", "好看", "不太好看", "太小了", "味道太冲了"]
+
+
+@pytest.mark.parametrize(
+    ("comment", "chinese", "english"),
+    [
+        ("这个主播太棒了 love it!!", "这个主播太棒了 love it!!", "love it"),
+        ("太nice了吧", "nice了吧", "very nice"),
+        ("这个口红不太nice", "这个口红nice", "not very nice"),
+        ("不love", "love", "not love"),
+        ("这个口红yyds", "这个口红yyds", ""),
+        ("QQ号123进群", "QQ号123进群", ""),
+        ("iPhone15壳质量很好", "iPhone15壳质量很好", "iPhone15"),
+    ],
+)
+def test_english_words_of_a_chinese_comment_go_to_vader(comment: str, chinese: str, english: str) -> None:
+    model_text, vader_text = text._split_latin(comment)
+    assert model_text == chinese
+    assert " ".join(vader_text.split()) == english
+
+
+def test_english_evidence_is_pooled_into_the_chinese_log_odds() -> None:
+    model = text.load_default_sentiment_model()
+    assert model.sentiment_scores(["这个口红"])[0] < -0.3  # what a length-weighted average would let outvote
+    scored = text.score_texts(["这个口红yyds", "这个口红颜色 love it"])
+    assert scored["lang"].tolist() == ["zh", "zh"]
+    love = text._chat_lexicon().valences["love"]
+    log_odds = model._decision_of_normalized(pd.Series(["这个口红颜色 love it"]))[0] + text.ZH_LEXICON_LOG_ODDS * love
+    assert scored["score"].iloc[1] == pytest.approx(2 * expit(log_odds) - 1)
+    assert scored["label"].tolist() == ["positive", "positive"]
