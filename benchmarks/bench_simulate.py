@@ -7,7 +7,9 @@ Usage::
     python benchmarks/bench_simulate.py --events 10000000 --out /tmp/sim10m
 
 Each size runs in a fresh subprocess so that the peak RSS (``resource.getrusage``) belongs to that
-size alone. Targets: 1M events < 60 s, 10M events < 10 min and peak RSS < 4 GB on 2 cores.
+size alone. Targets: 1M events < 60 s, 10M events < 10 min and peak RSS < 4 GB on 2 cores. The
+table also shows the rows and peak memory that :func:`lsc_utils.simulate.estimate_size` expected (the
+estimate behind ``simulate``'s memory refusal must stay above the measured peak).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from lsc_utils.simulate import simulate, users_for_events
+from lsc_utils.simulate import DEFAULT_DIRTY_RATES, estimate_size, simulate, users_for_events
 
 TARGET_SECONDS = {1_000_000: 60.0, 10_000_000: 600.0}
 TARGET_RSS_MB = 4096.0
@@ -80,10 +82,16 @@ def main() -> None:
             if args.out is None:
                 shutil.rmtree(base, ignore_errors=True)
         result["target"] = target or 0
+        estimate = estimate_size(n_users, args.days, max(20, n_users // 40), args.chunk_events, DEFAULT_DIRTY_RATES)
+        result["estimated_rows"] = estimate.rows
+        result["estimated_mb"] = estimate.memory_bytes / 2**20
         rows.append(result)
 
     print(f"\n## Simulator (lsc_utils.simulate.simulate), {args.days} days, chunk_events={args.chunk_events}\n")
-    print("| target events | n_users | events written | seconds | events/s | peak RSS (MB) | output (MB) | target |")
+    print(
+        "| target events | n_users | events written (estimated) | seconds | events/s "
+        "| peak RSS (MB) (estimated) | output (MB) | target |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         limit = TARGET_SECONDS.get(int(r["target"]))
@@ -91,8 +99,9 @@ def main() -> None:
             "-" if limit is None else ("met" if r["seconds"] < limit and r["peak_rss_mb"] < TARGET_RSS_MB else "MISSED")
         )
         print(
-            f"| {int(r['target']) or '-'} | {int(r['n_users'])} | {int(r['events'])} | {r['seconds']:.1f} | "
-            f"{r['events_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['output_mb']:.1f} | {verdict} |"
+            f"| {int(r['target']) or '-'} | {int(r['n_users'])} | {int(r['events'])} ({int(r['estimated_rows'])}) | "
+            f"{r['seconds']:.1f} | {r['events_per_s']:,.0f} | {r['peak_rss_mb']:.0f} ({r['estimated_mb']:.0f}) | "
+            f"{r['output_mb']:.1f} | {verdict} |"
         )
 
 

@@ -38,13 +38,24 @@ chain without bias. Session volume therefore follows purchases.
 Modules: ``vocab`` (vocabularies and planted parameters), ``chains`` (the planted Markov chains),
 ``helpers`` (vectorized sampling and formatting), ``world`` (catalogue, anchors, rooms, users),
 ``sessions`` (purchase and browsing sessions, items, orders), ``noise`` (bots, dirty rows,
-comments) and ``writer`` (:func:`simulate`); the public names are importable from here.
+comments), ``limits`` (size limits checked before anything is generated) and ``writer``
+(:func:`simulate`); the public names are importable from here.
+
+Size limits: :func:`simulate` refuses, before generating or writing anything, more than
+:data:`MAX_DAYS` days, a size whose estimated peak memory exceeds the memory available
+(:func:`estimate_size`, :func:`check_size`), and an output folder that is neither new, empty nor an
+earlier dataset folder (the rule of ``convert``).
 
 Generation is vectorized with numpy: users are processed in fixed blocks of
 :data:`USERS_PER_BLOCK`; inside a block, all sessions step through their Markov chains together,
 one numpy step per chain position (never a Python loop per event). Each block draws from its own
 child of ``numpy.random.SeedSequence(seed)``, so the content of the data does not depend on
 ``chunk_events`` (which only sets how many rows are buffered before a Parquet row group is written).
+
+Bots are users whose events come in stretches of 5-20 events per second inside a live room (at
+most one stretch a day), each bot with at least :data:`BOT_MIN_EVENTS` events (one minute at the
+slowest rate), so that a planted bot looks the same at every simulation size and a per-minute rule
+(``lsc_utils.cleaning``) finds it even in the smallest simulation.
 
 Dirty rows are *added* next to the clean rows they were copied from (the clean rows are never
 modified), so dropping exactly the rows listed in ``truth/dirty_rows.parquet`` gives back the clean
@@ -73,6 +84,16 @@ from lsc_utils.simulate.chains import (
 )
 from lsc_utils.simulate.helpers import (
     GroupedSampler,
+)
+from lsc_utils.simulate.limits import (
+    MAX_DAYS,
+    MEMORY_MODEL,
+    MemoryModel,
+    SizeEstimate,
+    available_memory,
+    check_days,
+    check_size,
+    estimate_size,
 )
 from lsc_utils.simulate.noise import (
     build_bot_events,
@@ -107,6 +128,8 @@ from lsc_utils.simulate.vocab import (
     BASE_TRANSITION_WEIGHTS,
     BOT_EVENT_TYPES,
     BOT_EVENT_WEIGHTS,
+    BOT_EVENTS_PER_SECOND,
+    BOT_MIN_EVENTS,
     CATEGORIES,
     COMMENT_EMOJI,
     COMMENT_TEMPLATES,
@@ -193,8 +216,10 @@ __all__ = [
     "ANCHOR_START_HOURS",
     "ANCHOR_START_WEIGHTS",
     "BASE_TRANSITION_WEIGHTS",
+    "BOT_EVENTS_PER_SECOND",
     "BOT_EVENT_TYPES",
     "BOT_EVENT_WEIGHTS",
+    "BOT_MIN_EVENTS",
     "BlockOutput",
     "CATEGORIES",
     "COMMENTS_SCHEMA",
@@ -233,10 +258,13 @@ __all__ = [
     "LABELS_SCHEMA",
     "LANGUAGES",
     "MARKOV_STATES",
+    "MAX_DAYS",
     "MAX_EVENT_GAP_MS",
     "MEMBER_LEVELS",
+    "MEMORY_MODEL",
     "MIN_EVENT_GAP_MS",
     "MIN_SESSION_GAP_MINUTES",
+    "MemoryModel",
     "ORDER_ID_WIDTH",
     "OWN_LANGUAGE_SHARE",
     "PAYMENT_METHODS",
@@ -259,6 +287,7 @@ __all__ = [
     "START_STATE",
     "SegmentProfile",
     "SimulationParams",
+    "SizeEstimate",
     "TITLE_PATTERNS",
     "TRUTH_DIR",
     "UNKNOWN_EVENT_TYPES",
@@ -270,15 +299,19 @@ __all__ = [
     "allocate_browsing",
     "assign_items",
     "assign_orders",
+    "available_memory",
     "build_bot_events",
     "build_session_events",
     "build_transition_matrices",
     "build_world",
+    "check_days",
     "check_params",
+    "check_size",
     "compose_comments",
     "draw_event_gaps",
     "draw_sessions",
     "drop_overlapping_sessions",
+    "estimate_size",
     "expected_events_per_user_day",
     "expected_session_lengths",
     "generate_anchors",

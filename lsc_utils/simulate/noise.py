@@ -24,6 +24,7 @@ from lsc_utils.simulate.sessions import EVENT_COLUMNS, Events, _concat, _take
 from lsc_utils.simulate.vocab import (
     BOT_EVENT_TYPES,
     BOT_EVENT_WEIGHTS,
+    BOT_EVENTS_PER_SECOND,
     CATEGORIES,
     COMMENT_EMOJI,
     COMMENT_TEMPLATES,
@@ -46,7 +47,11 @@ from lsc_utils.simulate.world import World, _profile_arrays
 
 
 def build_bot_events(world: World, bots: np.ndarray, rng: np.random.Generator) -> Events:
-    """Events of bot users: stretches of 5-20 events per second inside a live room, one stretch a day."""
+    """Events of bot users: stretches of 5-20 events per second inside a live room, one stretch a day.
+
+    Rates are drawn from :data:`BOT_EVENTS_PER_SECOND`; each bot's events (at least
+    :data:`BOT_MIN_EVENTS`, see ``world._bot_plan``) are split evenly over its stretches.
+    """
     params = world.params
     n_stretch = world.bot_stretches[bots]
     bot = np.repeat(bots, n_stretch)
@@ -61,7 +66,7 @@ def build_bot_events(world: World, bots: np.ndarray, rng: np.random.Generator) -
     slot = day * 24 + rng.integers(19, 23, size=bot.size)
     room = world.room_by_slot.sample(slot, rng)
     room = np.where(room >= 0, room, world.room_any.sample(np.zeros(bot.size, dtype=np.int64), rng))
-    rate = rng.uniform(5.0, 20.0, size=bot.size)
+    rate = rng.uniform(*BOT_EVENTS_PER_SECOND, size=bot.size)
     offsets, owner = _split_runs(per_stretch)
     gaps = np.maximum(1, np.round(rng.exponential(1000.0 / rate[owner]))).astype(np.int64)
     gaps[offsets] = 0

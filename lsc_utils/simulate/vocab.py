@@ -35,6 +35,20 @@ ITEM_EVENT_TYPES: tuple[str, ...] = ("view_item", "favorite", "add_to_cart", "re
 BOT_EVENT_TYPES: tuple[str, ...] = ("view_item", "like", "enter_room", "share", "follow")
 BOT_EVENT_WEIGHTS: tuple[float, ...] = (0.55, 0.30, 0.05, 0.05, 0.05)
 
+BOT_EVENTS_PER_SECOND: tuple[float, float] = (5.0, 20.0)
+"""Range of the rate of a bot stretch (uniform per stretch; gaps are exponential around it)."""
+BOT_MIN_EVENTS: int = int(60 * BOT_EVENTS_PER_SECOND[0])
+"""Fewest events of a planted bot (300): one minute at the slowest bot rate, 60 s x 5 events/s.
+
+The bots' events are a share of the ``bot_user`` row budget, which is tiny in small simulations
+(300 users x 7 days: 76 events for the one bot; 50 x 1: 8, formerly raised to 20). A burst of 20-76
+events lasting a few seconds is no bot by a per-minute rule: one human in real logs with batched
+timestamps reaches 30-46 events a minute (an Online Retail invoice, a MovieLens rating session).
+With this floor every stretch, which holds at least ``min(events, 750)`` events, fills a whole
+minute at any planted rate, so a bot's busiest minute holds about 300 events at every simulation
+size: 20 times what simulated humans reach (8-14) and 5 times the cleaning default (60). Budgets
+above the floor, among them both bots of the default sample (842 and 1,026 events), are unchanged."""
+
 PAYMENT_METHODS: tuple[str, ...] = ("alipay", "wechat_pay", "card", "cod", "huabei")
 PAYMENT_WEIGHTS: tuple[float, ...] = (0.42, 0.38, 0.08, 0.05, 0.07)
 
@@ -89,7 +103,8 @@ DEFAULT_DIRTY_RATES: dict[str, float] = {
     "unknown_event_type": 0.001,
     "bot_user": 0.004,
 }
-"""Dirty rows of each kind as a share of the clean event rows (bots: share of all rows, approximately)."""
+"""Dirty rows of each kind as a share of the clean event rows (bots: share of all rows, approximately;
+every bot has at least :data:`BOT_MIN_EVENTS`, so small simulations carry a larger bot share)."""
 
 UNPARSEABLE_TIMESTAMPS: tuple[str, ...] = (
     "yesterday",

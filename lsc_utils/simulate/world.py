@@ -32,6 +32,7 @@ from lsc_utils.simulate.vocab import (
     ANCHOR_NICKNAMES,
     ANCHOR_START_HOURS,
     ANCHOR_START_WEIGHTS,
+    BOT_MIN_EVENTS,
     CATEGORIES,
     DAY_MS,
     DEVICE_WEIGHTS,
@@ -702,7 +703,22 @@ def _user_traits_table(params: SimulationParams, users: pd.DataFrame, latent: di
 
 
 def _bot_plan(params: SimulationParams, is_bot: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Number of events and of stretches of every bot (zeros for humans)."""
+    """Number of events and of stretches of every bot (zeros for humans).
+
+    The ``bot_user`` rate of the expected rows is split among the bots by a Dirichlet(4) share, and
+    every bot gets at least :data:`BOT_MIN_EVENTS` (one minute at the slowest bot rate), so a planted
+    bot behaves alike at every size. The floor was 20 events: the budget gave the single bot of a
+    small simulation 20-76 events (50 users x 1 day: 8, raised to 20; 300 x 7: 76), a few seconds of
+    activity that no per-minute rule can tell from a batch-logged human. Stretches hold at most about
+    1,500 events (one a day at most), so every stretch holds at least ``min(events, 750)`` events.
+
+    Returns
+    -------
+    events : numpy.ndarray of int64
+        Events of every user (0 for humans).
+    stretches : numpy.ndarray of int64
+        Number of stretches (days with bot activity) of every user (0 for humans).
+    """
     n_bots = int(is_bot.sum())
     expected_rows = expected_events_per_user_day(params.n_days) * params.n_days * (params.n_users - n_bots)
     budget = params.dirty_rates.get("bot_user", 0.0) * expected_rows if params.dirty else 0.0
@@ -711,6 +727,6 @@ def _bot_plan(params: SimulationParams, is_bot: np.ndarray, rng: np.random.Gener
     if budget <= 0:
         return events, stretches
     share = rng.dirichlet(np.full(n_bots, 4.0))
-    events[is_bot] = np.maximum(np.round(budget * share).astype(np.int64), 20)
+    events[is_bot] = np.maximum(np.round(budget * share).astype(np.int64), BOT_MIN_EVENTS)
     stretches[is_bot] = np.clip(np.ceil(events[is_bot] / 1500), 1, params.n_days)
     return events, stretches

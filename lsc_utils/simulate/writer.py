@@ -25,6 +25,7 @@ from lsc_utils.simulate.customer_base import (
     customer_base_truth,
 )
 from lsc_utils.simulate.helpers import _format_ids, _format_ms_timestamps, _take_strings
+from lsc_utils.simulate.limits import check_days, check_size
 from lsc_utils.simulate.noise import build_bot_events, compose_comments, inject_dirty_rows
 from lsc_utils.simulate.sessions import BlockOutput, Counters, Events, _concat, _take, build_session_events
 from lsc_utils.simulate.vocab import (
@@ -255,6 +256,8 @@ def check_params(
 ) -> SimulationParams:
     """Validate the arguments of :func:`simulate` and fill derived defaults.
 
+    ``n_days`` is capped at :data:`~lsc_utils.simulate.limits.MAX_DAYS` (:func:`~lsc_utils.simulate.limits.check_days`).
+
     Raises
     ------
     ValueError
@@ -275,6 +278,7 @@ def check_params(
         ) from None
     start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
     start_ts = start_ts.normalize()
+    check_days(int(n_days), start_ts)
     if n_items is None:
         n_items = max(200, n_users // 4)
     if n_anchors is None:
@@ -328,11 +332,16 @@ def simulate(
     Parameters
     ----------
     out_dir : str or Path
-        Dataset folder to write (created; existing files of the same names are replaced).
+        Dataset folder to write: new, empty, or an earlier dataset folder (whose files of the same
+        names are replaced). Any other non-empty folder, or a file, is refused with the rule of
+        ``convert`` (:func:`lsc_utils.datasets._common.check_output_folder`).
     n_users : int, default 3000
         Users, bots included (>= 50). :func:`users_for_events` converts a target number of events.
-    n_days : int, default 28
-        Simulated days, starting at ``start`` 00:00 UTC.
+        A size whose estimated peak memory exceeds the memory available is refused before anything
+        is generated (:func:`lsc_utils.simulate.limits.check_size`).
+    n_days : int, default 56
+        Simulated days, starting at ``start`` 00:00 UTC; at most
+        :data:`~lsc_utils.simulate.limits.MAX_DAYS` (ten years).
     seed : int, default 42
         Seed of the only random source, ``numpy.random.SeedSequence(seed)``.
     start : str or Timestamp, default "2026-03-02"
@@ -365,7 +374,9 @@ def simulate(
     params = check_params(
         n_users, n_days, seed, start, discrimination, dirty, chunk_events, n_items, n_anchors, dirty_rates
     )
+    check_size(params)
     out = Path(out_dir)
+    _check_output_folder(out)
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
     world_seed, blocks_seed = np.random.SeedSequence(params.seed).spawn(2)
@@ -381,6 +392,18 @@ def simulate(
     _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
     _write_dataset_meta(out, params, counters)
     return out
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse an output path that is a file or a non-empty folder other than a dataset: the rule of ``convert``.
+
+    The rule lives in :func:`lsc_utils.datasets._common.check_output_folder` (one rule for every writer of
+    a dataset folder); it is imported here, when used, so that importing the simulator does not import
+    every dataset adapter.
+    """
+    from lsc_utils.datasets._common import check_output_folder
+
+    check_output_folder(out)
 
 
 def _open_sinks(out: Path, truth: Path, chunk_events: int) -> dict[str, ParquetSink]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -241,3 +243,79 @@ def test_published_truth_carries_pseudonyms_and_never_the_planted_personal_data(
     real = tmp_path / "real"
     real.mkdir()
     assert list(cleaning.publish_truth(real, tmp_path / "out_real", key).iterdir()) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# Planted bots of the simulator, at the smallest size it allows and at the default (issue #21)
+# ----------------------------------------------------------------------------------------------
+
+BOT_CASES = {
+    "smallest-seed0": {"n_users": 50, "n_days": 1, "seed": 0},
+    "smallest-seed1": {"n_users": 50, "n_days": 1, "seed": 1},
+    "smallest-seed2": {"n_users": 50, "n_days": 1, "seed": 2},
+    "300x7-seed1": {"n_users": 300, "n_days": 7, "seed": 1},
+    "default": {},
+}
+"""Simulations whose planted bots must all be found: the smallest size ``simulate`` allows (50 users,
+1 day), the size of issue #21, and the default (3000 users, 56 days, seed 42: ``make data``'s sample,
+on which the committed notebook outputs were computed)."""
+
+
+@pytest.fixture(scope="module")
+def default_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lsc_utils.simulate import simulate
+
+    return simulate(tmp_path_factory.mktemp("default") / "sim", progress=False)
+
+
+def _bot_scores(data: Path) -> tuple[cleaning.CleaningResult, dict[str, float]]:
+    """Clean a simulated dataset's events and score the bot users found against the planted bots."""
+    result = cleaning.clean_dataset(load_dataset(data, tables=("events",), strict=False), KEY)
+    planted = set(pseudonymize(pd.read_parquet(data / "truth" / "bots.parquet")["user_id"], KEY))
+    found = set(result.bot_users["user_id"])
+    hits = len(planted & found)
+    scores = {
+        "planted": len(planted),
+        "found": len(found),
+        "precision": hits / len(found) if found else float("nan"),
+        "recall": hits / len(planted),
+    }
+    return result, scores
+
+
+@pytest.mark.parametrize("case", list(BOT_CASES))
+def test_planted_bots_are_found_at_the_smallest_and_the_default_size(
+    tmp_path: Path, default_sim: Path, case: str
+) -> None:
+    from lsc_utils.simulate import simulate
+
+    params = BOT_CASES[case]
+    data = simulate(tmp_path / "sim", **params, progress=False) if params else default_sim
+    result, scores = _bot_scores(data)
+    assert scores["planted"] >= 1
+    assert scores["precision"] == 1.0 and scores["recall"] == 1.0, scores
+    dirty = pd.read_parquet(data / "truth" / "dirty_rows.parquet")
+    rows = cleaning.detection_scores(result.quarantine["events"], dirty[dirty["kind"] == "bot_user"])
+    assert rows[["precision", "recall"]].iloc[0].tolist() == [1.0, 1.0]
+    # wide margins on both sides of the default threshold (60): bots fill whole minutes, humans stay far below
+    threshold = cleaning.CleaningConfig().bot_events_per_minute
+    assert result.bot_users["peak_events_per_minute"].min() >= 4 * threshold
+    clean = result.dataset["events"]
+    assert cleaning.peak_events_per_minute(clean["user_id"], clean["ts"]).max() < threshold / 2
+
+
+def test_default_sample_bot_results_are_those_of_the_committed_notebook(default_sim: Path) -> None:
+    """Notebook 01's stored outputs (nbval): 2 bot users, 1,868 bot rows, the same quarantine counts."""
+    result, scores = _bot_scores(default_sim)
+    assert scores == {"planted": 2, "found": 2, "precision": 1.0, "recall": 1.0}
+    assert sorted(result.bot_users["peak_events_per_minute"]) == [418, 614]
+    reasons = result.reasons.set_index("reason")["rows"].to_dict()
+    assert reasons == {
+        "null_id": 464,
+        "unparseable_ts": 232,
+        "ts_out_of_range": 232,
+        "unknown_event_type": 464,
+        "negative_price": 139,
+        "duplicate": 1854,
+        "bot_user": 1868,
+    }

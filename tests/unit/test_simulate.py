@@ -19,22 +19,31 @@ from lsc_utils.constants import CHANNELS, EVENT_TYPES
 from lsc_utils.io import load_dataset, read_meta, sha256_file
 from lsc_utils.schema import validate_table
 from lsc_utils.simulate import (
+    BOT_EVENTS_PER_SECOND,
+    BOT_MIN_EVENTS,
     CATEGORIES,
     COMMENT_EMOJI,
     COMMENT_TEMPLATES,
+    DEFAULT_DIRTY_RATES,
     DIRTY_KINDS,
     DISCRIMINATION_CATEGORIES,
     DISCRIMINATION_SURCHARGE,
     EMOJI_SHARE,
     ITEM_EVENT_TYPES,
     MARKOV_STATES,
+    MAX_DAYS,
     MIN_SESSION_GAP_MINUTES,
     SEGMENT_PROFILES,
     SEGMENTS,
     SESSION_EVENT_TYPES,
     GroupedSampler,
     build_transition_matrices,
+    check_days,
+    check_params,
+    check_size,
+    estimate_size,
     expected_session_lengths,
+    limits,
     simulate,
     transition_table,
     users_for_events,
@@ -199,7 +208,11 @@ def test_dirty_rows_truth_points_at_really_dirty_rows(small: Path) -> None:
     n = len(events)
     for kind, rows in by_kind.items():
         share = rows.size / n
-        assert share <= 0.006, (kind, share)
+        assert share <= 0.006 or kind == "bot_user", (kind, share)
+    # the bot budget is a share of the rows, but every bot has at least BOT_MIN_EVENTS (one minute of activity)
+    bots = read(small, "truth/bots.parquet")
+    assert (bots["n_events"] >= BOT_MIN_EVENTS).all()
+    assert by_kind["bot_user"].size == bots["n_events"].sum() <= max(0.006 * n, BOT_MIN_EVENTS * len(bots))
 
     ts = pd.to_datetime(events["ts"], utc=True, errors="coerce", format="mixed")
     assert set(np.flatnonzero(events.duplicated(keep="first").to_numpy())) == set(by_kind["duplicate"])
@@ -213,7 +226,6 @@ def test_dirty_rows_truth_points_at_really_dirty_rows(small: Path) -> None:
     assert (neg["price"] < 0).all() and neg["event_type"].isin(["order", "pay"]).all()
     assert not events.loc[by_kind["unknown_event_type"], "event_type"].isin(EVENT_TYPES).any()
 
-    bots = read(small, "truth/bots.parquet")
     bot_rows = events["user_id"].isin(bots["user_id"])
     assert set(np.flatnonzero(bot_rows.to_numpy())) == set(by_kind["bot_user"])
     bot_events = events[bot_rows].assign(ts=ts[bot_rows])
@@ -558,3 +570,115 @@ def test_grouped_sampler_respects_groups_and_weights() -> None:
     assert set(first) == {10, 11} and np.mean(first == 11) == pytest.approx(0.75, abs=0.01)
     assert (empty == -1).all() and (negative == -1).all()
     assert set(third) == {20, 22} and np.mean(third == 20) == pytest.approx(0.5, abs=0.01)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bots at every size
+# ----------------------------------------------------------------------------------------------
+
+
+def _busiest_minute(ts: pd.Series) -> int:
+    """Most events of one user in any 60-second window (second resolution, as cleaning counts)."""
+    seconds = np.sort(((ts.dropna() - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy())
+    return int((np.arange(seconds.size) - np.searchsorted(seconds, seconds - 59) + 1).max())
+
+
+@pytest.mark.parametrize(("n_users", "n_days"), [(50, 1), (300, 7)], ids=["smallest", "300x7"])
+def test_every_bot_fills_a_whole_minute_even_in_small_simulations(tmp_path: Path, n_users: int, n_days: int) -> None:
+    data = simulate(tmp_path / "sim", n_users=n_users, n_days=n_days, seed=1, progress=False)
+    bots = read(data, "truth/bots.parquet")
+    events = read(data, "events.parquet")
+    mine = events[events["user_id"].isin(bots["user_id"])]
+    # the row budget (0.4 % of the rows) would give this one bot 8 (50 x 1) or 76 (300 x 7) events
+    assert len(bots) == 1 and len(mine) == bots["n_events"].sum() == BOT_MIN_EVENTS
+    ts = pd.to_datetime(mine["ts"], utc=True, format="ISO8601")
+    assert (ts.max() - ts.min()).total_seconds() <= 1.2 * BOT_MIN_EVENTS / BOT_EVENTS_PER_SECOND[0]
+    assert _busiest_minute(ts) >= 0.9 * BOT_MIN_EVENTS
+    humans = events[~events["user_id"].isin(bots["user_id"]) & events["user_id"].notna()]
+    human_ts = pd.to_datetime(humans["ts"], utc=True, errors="coerce", format="ISO8601")
+    assert human_ts.groupby(humans["user_id"]).agg(_busiest_minute).max() < 30
+
+
+# ----------------------------------------------------------------------------------------------
+# Size limits and the output folder: refused before anything is generated
+# ----------------------------------------------------------------------------------------------
+
+
+def test_absurd_day_counts_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"'n_days' parameter of simulate must be an int <= 3653 \(ten years") as err:
+        simulate(out, n_days=100_000_000, progress=False)
+    assert "Got 100000000 instead (about 273,785 years)" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=f"Got {MAX_DAYS + 1} instead"):
+        simulate(out, n_days=MAX_DAYS + 1, progress=False)
+    with pytest.raises(ValueError, match="must end the period by 2262-04-11 .* Got 3000 days from 2260-01-01"):
+        simulate(out, n_days=3000, start="2260-01-01", progress=False)
+    assert not out.exists()
+    assert check_days(MAX_DAYS, pd.Timestamp("2026-03-02", tz="UTC")) is None
+    with pytest.raises(ValueError, match="'n_days' parameter of simulate must be an int <= 3653"):
+        estimate_size(50, 100_000_000, 20)  # the estimate itself would never return
+
+
+def test_sizes_beyond_the_available_memory_are_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "available_memory", lambda: 8 * 2**30)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError) as err:
+        simulate(out, n_users=100_000_000, progress=False)
+    message = str(err.value)
+    assert message.startswith("The 'n_users' parameter of simulate asks for more memory than is available:")
+    assert "100,000,000 users x 56 days make about 15,774,560,924 event rows and need about 638.0 GiB" in message
+    assert message.endswith("8.0 GiB is available. Use fewer users or days.") and "\n" not in message
+    # ten years of the default users: one day of them fits, so the days are to blame
+    monkeypatch.setattr(limits, "available_memory", lambda: 2**30)
+    with pytest.raises(ValueError, match=r"^The 'n_days' parameter .* 3,000 users x 3,653 days .* 1\.0 GiB is"):
+        simulate(out, n_days=MAX_DAYS, progress=False)
+    assert not out.exists()
+    # an unknown amount of memory skips the check; the estimate is still returned
+    monkeypatch.setattr(limits, "available_memory", lambda: None)
+    params = check_params(100_000_000, 56, 0, "2026-03-02", True, True, 1_000_000, None, None, None)
+    assert check_size(params).memory_bytes > 600 * 2**30
+
+
+def test_size_estimate_matches_the_default_simulation() -> None:
+    """The default writes 468,877 event rows and peaks at about 470 MiB (measured with resource.getrusage)."""
+    default = estimate_size(3000, 56, 75, 1_000_000, DEFAULT_DIRTY_RATES)
+    assert default.rows == pytest.approx(468_877, rel=0.03)
+    assert 470 * 2**20 < default.memory_bytes < 2 * 470 * 2**20  # above the measured peak, not far above
+    clean = estimate_size(3000, 56, 75, 1_000_000, None)
+    assert clean.rows < default.rows and clean.memory_bytes < default.memory_bytes
+    available = limits.available_memory()
+    assert available is None or available > 0
+
+
+def test_output_folder_rule_is_the_one_of_convert(tmp_path: Path) -> None:
+    from lsc_utils.datasets._common import check_output_folder
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"output folder is not empty and is not a canonical dataset \(notes.txt\)"):
+        simulate(foreign, n_users=50, n_days=1, progress=False)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    a_file = tmp_path / "file.parquet"
+    a_file.write_bytes(b"")
+    with pytest.raises(ValueError, match="output path exists and is not a folder"):
+        simulate(a_file, n_users=50, n_days=1, progress=False)
+    # a new folder, an empty one and an earlier dataset folder are written (the same rule as convert's)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    first = simulate(empty, n_users=50, n_days=1, progress=False)
+    check_output_folder(first)
+    again = simulate(first, n_users=50, n_days=1, seed=1, progress=False)
+    assert read_meta(again)["seed"] == 1
+
+
+def test_command_line_refusal_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lsc_utils.__main__ import main
+
+    status = main(["simulate", "--days", "100000000", "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith("lsc_utils: error: The 'n_days' parameter of simulate must be an int <= 3653")
+    assert not (tmp_path / "out").exists()
