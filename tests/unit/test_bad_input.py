@@ -166,7 +166,66 @@ RUN_CASES: dict[str, tuple[Case, str]] = {
         lambda t: ["sentiment", "--input", str(_csv(t / "c.csv")), "--text-column", "body", "--out", str(t / "o.csv")],
         "body",
     ),
+    "simulate too few users": (
+        lambda t: ["simulate", "--users", "0", "--days", "5", "--out", str(t / "o"), "--quiet"],
+        "'n_users' parameter of simulate must be an int >= 50",
+    ),
+    "simulate negative days": (
+        lambda t: ["simulate", "--users", "50", "--days", "-1", "--out", str(t / "o"), "--quiet"],
+        "'n_days' parameter of simulate must be an int >= 1",
+    ),
+    "simulate absurd days": (
+        lambda t: ["simulate", "--users", "50", "--days", "100000000", "--out", str(t / "o"), "--quiet"],
+        "'n_days' parameter of simulate must be an int <= 3653",
+    ),
+    "simulate beyond memory": (
+        lambda t: ["simulate", "--users", "100000000", "--days", "56", "--out", str(t / "o"), "--quiet"],
+        "asks for more memory than is available",
+    ),
+    "simulate into a folder that is not a dataset": (
+        lambda t: [
+            "simulate",
+            "--users",
+            "50",
+            "--days",
+            "2",
+            "--out",
+            str(_file(_mkdir(t / "mine") / "n.txt").parent),
+        ],
+        "output folder is not empty and is not a canonical dataset (n.txt)",
+    ),
+    "sentiment input not utf-8": (
+        lambda t: (
+            ["sentiment", "--input", str(_bytes(t / "b.csv", b"\xff\xfe\x00bad")), "--text-column", "text"]
+            + ["--out", str(t / "o.csv")]
+        ),
+        "b.csv: not valid UTF-8 text (byte 0xff at offset 0)",
+    ),
+    "sentiment input empty": (
+        lambda t: (
+            ["sentiment", "--input", str(_bytes(t / "e.csv", b"")), "--text-column", "text"]
+            + ["--out", str(t / "o.csv")]
+        ),
+        "e.csv: file is empty",
+    ),
+    "sentiment header only": (
+        lambda t: (
+            ["sentiment", "--input", str(_bytes(t / "h.csv", b"text\n")), "--text-column", "text"]
+            + ["--out", str(t / "o.csv")]
+        ),
+        "h.csv: file has a header but no data rows",
+    ),
 }
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
 
 
 def _file(path: Path) -> Path:
