@@ -37,6 +37,7 @@ TIERS: dict[str, str] = {
     "paths": "analysis",
     "text": "analysis",
     "privacy": "analysis",
+    "live": "analysis",
     "run": "face",
     "runconfig": "face",
     "runfolder": "face",

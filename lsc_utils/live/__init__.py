@@ -1,0 +1,43 @@
+"""Live-room analytics: viewer stays, concurrency (sweep line) and room KPIs.
+
+Every row-scale step is DuckDB SQL over canonical ``events`` (a pandas DataFrame, a Parquet file or a
+dataset folder) and, optionally, ``rooms``; pandas only holds the per-stay and per-room results.
+
+* :func:`build_stays` / :func:`summarize_stays` (``stays``): one row per viewer visit, rebuilt from
+  enter, leave and activity events with a heartbeat timeout, the room's end and reconnect merging.
+* :func:`room_concurrency` / :func:`concurrency_series` (``concurrency``): PCU, ACU and viewers per minute.
+* :func:`room_kpis` and :data:`KPI_DEFINITIONS` (``kpis``): PV, UV, watch time, CTR, CTOR, conversion,
+  GMV, GPM, UV value, interaction rate, new followers.
+"""
+
+from __future__ import annotations
+
+from lsc_utils.live._input import ACTIVITY_EVENTS, TableInput
+from lsc_utils.live.concurrency import CONCURRENCY_COLUMNS, SERIES_COLUMNS, concurrency_series, room_concurrency
+from lsc_utils.live.kpis import INTERACTION_EVENTS, KPI_DEFINITIONS, room_kpis
+from lsc_utils.live.stays import (
+    CLOSING_RULES,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_RECONNECT_GAP,
+    STAY_COLUMNS_OUT,
+    build_stays,
+    summarize_stays,
+)
+
+__all__ = [
+    "ACTIVITY_EVENTS",
+    "CLOSING_RULES",
+    "CONCURRENCY_COLUMNS",
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_RECONNECT_GAP",
+    "INTERACTION_EVENTS",
+    "KPI_DEFINITIONS",
+    "SERIES_COLUMNS",
+    "STAY_COLUMNS_OUT",
+    "TableInput",
+    "build_stays",
+    "concurrency_series",
+    "room_concurrency",
+    "room_kpis",
+    "summarize_stays",
+]

@@ -1,0 +1,195 @@
+"""Reading events, rooms and stays into DuckDB for the live-room analyses (frames or Parquet paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from lsc_utils.checks import DatasetError, missing_columns_error
+from lsc_utils.constants import EVENT_TYPES
+
+TableInput = pd.DataFrame | str | Path
+"""A canonical table as a pandas DataFrame, a Parquet file, or a canonical dataset folder."""
+
+US_PER_SECOND: int = 1_000_000
+"""Microseconds per second (the resolution of canonical timestamps)."""
+
+US_PER_MINUTE: int = 60 * US_PER_SECOND
+"""Microseconds per minute."""
+
+ACTIVITY_EVENTS: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t != "impression")
+"""Room events that show a viewer is in the room (an impression is seen outside it, in a feed)."""
+
+EVENT_COLUMNS: tuple[str, ...] = ("user_id", "room_id", "ts", "event_type")
+"""Event columns every live-room analysis needs."""
+
+OPTIONAL_EVENT_COLUMNS: dict[str, str] = {"price": "DOUBLE", "quantity": "DOUBLE", "order_id": "VARCHAR"}
+"""Event columns read when present (a typed NULL otherwise), with their SQL types."""
+
+ROOM_COLUMNS: tuple[str, ...] = ("room_id", "start_ts", "end_ts")
+"""Rooms columns the live-room analyses read."""
+
+STAY_COLUMNS: tuple[str, ...] = ("room_id", "user_id", "enter_ts", "leave_ts")
+"""Stays columns the concurrency and KPI functions read."""
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """A parenthesised SQL list of string literals."""
+    return "(" + ", ".join(sql_text(v) for v in values) + ")"
+
+
+def duration_us(value: Any, name: str, owner: str, allow_zero: bool = False) -> int:
+    """A duration parameter (``'5min'``, a timedelta) in whole microseconds, checked > 0 (or >= 0)."""
+    try:
+        delta = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        delta = pd.NaT
+    ok = isinstance(value, str | timedelta | pd.Timedelta) and not pd.isna(delta)
+    if not ok or delta < pd.Timedelta(0) or (delta == pd.Timedelta(0) and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a duration {bound} such as '5min' or a timedelta. "
+            f"Got {value!r} instead."
+        )
+    return int(delta // pd.Timedelta(microseconds=1))
+
+
+@contextmanager
+def live_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection in UTC, closed on exit."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _source_view(con: duckdb.DuckDBPyConnection, source: TableInput, table: str, owner: str) -> tuple[str, str]:
+    """Register ``source`` as the raw view ``_raw_<table>`` (with a ``_row`` order column); return (view, label)."""
+    raw = f"_raw_{table}"
+    if isinstance(source, pd.DataFrame):
+        try:
+            arrow = pa.Table.from_pandas(source, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DatasetError(f"{table}: a column has values of mixed types that cannot be read ({exc}).") from None
+        arrow = arrow.append_column("_row", pa.array(np.arange(len(source), dtype=np.int64)))
+        con.register(raw, arrow)
+        return raw, table
+    if isinstance(source, str | Path):
+        file = Path(source)
+        if file.is_dir():
+            file = file / f"{table}.parquet"
+        if not file.is_file():
+            raise DatasetError(f"{file}: the {table} Parquet file does not exist.")
+        reader = f"read_parquet({sql_text(str(file))}, file_row_number = true)"
+        try:
+            con.execute(
+                f"CREATE VIEW {raw} AS SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM {reader}"
+            )
+        except duckdb.Error as exc:
+            raise DatasetError(f"{file}: not a readable Parquet file ({exc}).") from None
+        return raw, file.name
+    raise TypeError(
+        f"The '{table}' parameter of {owner} must be a pandas DataFrame or a Parquet path. "
+        f"Got {type(source).__name__} instead."
+    )
+
+
+def _checked_types(
+    con: duckdb.DuckDBPyConnection, raw: str, label: str, columns: Sequence[str], ts_columns: Sequence[str], owner: str
+) -> dict[str, str]:
+    """Column types of a raw view; raise a one-line DatasetError on a missing column, a non-timestamp or no rows."""
+    types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+    missing = [c for c in columns if c not in types]
+    if missing:
+        raise missing_columns_error(label, missing, [c for c in types if c != "_row"], owner)
+    for column in ts_columns:
+        if not types[column].upper().startswith("TIMESTAMP"):
+            raise DatasetError(
+                f"{label}: column '{column}' must hold timestamps (canonical dtype datetime64[us, UTC]); "
+                f"got {types[column]} instead."
+            )
+    if con.execute(f"SELECT COUNT(*) FROM {raw}").fetchone()[0] == 0:
+        raise DatasetError(f"{label}: the table is empty (no rows); {owner} needs at least one row.")
+    return types
+
+
+def _utc(column: str, sql_type: str) -> str:
+    """A timestamp column as TIMESTAMPTZ (a naive timestamp is read as UTC)."""
+    if "TIME ZONE" in sql_type.upper():
+        return column
+    return f"timezone('UTC', CAST({column} AS TIMESTAMP))"
+
+
+def register_events(con: duckdb.DuckDBPyConnection, events: TableInput, owner: str) -> None:
+    """Create the view ``ev``: room events with user, room and timestamp (rows missing any are ignored).
+
+    Columns: ``user_id, room_id, ts (TIMESTAMPTZ), t (epoch microseconds), event_type, price, quantity,
+    order_id, _row`` (input row order, the tie-breaker of equal timestamps).
+    """
+    raw, label = _source_view(con, events, "events", owner)
+    types = _checked_types(con, raw, label, EVENT_COLUMNS, ("ts",), owner)
+    optional = ", ".join(
+        f"CAST({c} AS {kind}) AS {c}" if c in types else f"CAST(NULL AS {kind}) AS {c}"
+        for c, kind in OPTIONAL_EVENT_COLUMNS.items()
+    )
+    ts = _utc("ts", types["ts"])
+    con.execute(
+        f"""CREATE VIEW ev AS
+        SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(room_id AS VARCHAR) AS room_id, {ts} AS ts,
+               epoch_us({ts}) AS t, CAST(event_type AS VARCHAR) AS event_type, {optional}, _row
+        FROM {raw} WHERE user_id IS NOT NULL AND room_id IS NOT NULL AND ts IS NOT NULL"""
+    )
+
+
+def register_rooms(con: duckdb.DuckDBPyConnection, rooms: TableInput | None, owner: str) -> None:
+    """Create the view ``rm`` (``room_id, start_us, end_us``; empty when ``rooms`` is None)."""
+    if rooms is None:
+        con.execute(
+            "CREATE VIEW rm AS SELECT NULL::VARCHAR AS room_id, NULL::BIGINT AS start_us, NULL::BIGINT AS end_us LIMIT 0"
+        )
+        return
+    raw, label = _source_view(con, rooms, "rooms", owner)
+    types = _checked_types(con, raw, label, ROOM_COLUMNS, ("start_ts", "end_ts"), owner)
+    con.execute(
+        f"""CREATE VIEW rm AS
+        SELECT CAST(room_id AS VARCHAR) AS room_id, epoch_us({_utc("start_ts", types["start_ts"])}) AS start_us,
+               epoch_us({_utc("end_ts", types["end_ts"])}) AS end_us
+        FROM {raw} WHERE room_id IS NOT NULL"""
+    )
+
+
+def register_stays(con: duckdb.DuckDBPyConnection, stays: pd.DataFrame, owner: str) -> None:
+    """Create the view ``st`` (``room_id, user_id, a, b``: enter and leave in epoch microseconds)."""
+    if not isinstance(stays, pd.DataFrame):
+        raise TypeError(
+            f"The 'stays' parameter of {owner} must be a pandas DataFrame. Got {type(stays).__name__} instead."
+        )
+    raw, label = _source_view(con, stays, "stays", owner)
+    types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+    missing = [c for c in STAY_COLUMNS if c not in types]
+    if missing:
+        raise missing_columns_error(label, missing, [c for c in types if c != "_row"], owner)
+    for column in ("enter_ts", "leave_ts"):
+        if not types[column].upper().startswith("TIMESTAMP"):
+            raise DatasetError(f"{label}: column '{column}' must hold timestamps; got {types[column]} instead.")
+    con.execute(
+        f"""CREATE VIEW st AS
+        SELECT CAST(room_id AS VARCHAR) AS room_id, CAST(user_id AS VARCHAR) AS user_id,
+               epoch_us({_utc("enter_ts", types["enter_ts"])}) AS a, epoch_us({_utc("leave_ts", types["leave_ts"])}) AS b
+        FROM {raw} WHERE room_id IS NOT NULL AND enter_ts IS NOT NULL AND leave_ts IS NOT NULL"""
+    )
