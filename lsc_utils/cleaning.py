@@ -11,6 +11,9 @@ null_id            a required id (``user_id``, ``item_id`` ...) is null
 unparseable_ts     a timestamp that is missing or cannot be parsed
 ts_out_of_range    an event or comment timestamp outside the valid period (``dataset.yaml`` period, else
                    1990-01-01..today); sign-up and room times only need to fall in 1990-01-01..period end
+out_of_vocabulary  a source code the adapter does not document (kept as ``out_of_vocabulary:<raw>``)
+invalid_source_value a source value that is not what its column holds (control characters in an id,
+                   a price that is not a number; kept as ``invalid_<column>:<type>`` by the adapter)
 unknown_event_type an ``event_type`` outside the canonical vocabulary
 negative_price     a price (or list price) below zero
 invalid_<column>   any other rule of the canonical schema (e.g. an unknown channel)
@@ -37,6 +40,8 @@ REASON_ORDER: tuple[str, ...] = (
     "null_id",
     "unparseable_ts",
     "ts_out_of_range",
+    "out_of_vocabulary",
+    "invalid_source_value",
     "unknown_event_type",
     "negative_price",
     "invalid",
@@ -151,6 +156,8 @@ def reason_of(problem: RowProblem) -> str:
         return "unparseable_ts"
     if problem.problem == "ts_out_of_range":
         return "ts_out_of_range"
+    if problem.problem in ("source_vocabulary", "invalid_source_value"):
+        return "out_of_vocabulary" if problem.problem == "source_vocabulary" else "invalid_source_value"
     if problem.problem == "out_of_vocabulary" and problem.column == "event_type":
         return "unknown_event_type"
     if problem.problem == "below_minimum" and problem.column in ("price", "list_price"):
@@ -159,7 +166,7 @@ def reason_of(problem: RowProblem) -> str:
 
 
 def _reason_rank(reason: str) -> int:
-    base = "invalid" if reason.startswith("invalid_") else reason
+    base = "invalid" if reason.startswith("invalid_") and reason not in REASON_ORDER else reason
     return REASON_ORDER.index(base)
 
 
@@ -211,6 +218,10 @@ def peak_events_per_minute(user_ids: pd.Series, ts: pd.Series) -> pd.Series:
     Vectorized: events are sorted by (user, second) and, for each event, the start of its window is
     found with one ``searchsorted`` over a combined key, so the cost is O(n log n) with no Python loop.
     """
+    if len(user_ids) == 0:  # every event quarantined before bot detection
+        return pd.Series(
+            [], index=pd.Index([], name="user_id", dtype="str"), name="peak_events_per_minute", dtype="int64"
+        )
     codes, uniques = pd.factorize(user_ids)
     seconds = epoch_int(ts, "s")
     seconds = seconds - seconds.min()
@@ -348,7 +359,30 @@ def _table_problems(
         outside = out_of_range_timestamps(frame[ts_col], *bounds)
         if outside.any():
             problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
+    if table == "events" and "event_type" in frame:
+        problems += _flagged_by_adapter(frame["event_type"])
     return problems
+
+
+def _flagged_by_adapter(event_type: pd.Series) -> list[RowProblem]:
+    """Rows an adapter kept but flagged in ``event_type`` (``out_of_vocabulary:<raw>``,
+    ``invalid_<column>:<type>``), so they are quarantined with their own reason, not as unknown types."""
+    text = event_type.astype("string")
+    flags = (
+        ("source_vocabulary", text.str.startswith("out_of_vocabulary:")),
+        ("invalid_source_value", text.str.match(r"invalid_\w+:")),
+    )
+    return [
+        RowProblem(
+            "events",
+            "event_type",
+            problem,
+            mask.fillna(False).to_numpy(dtype=bool),
+            text[mask.fillna(False)].head(5).tolist(),
+        )
+        for problem, mask in flags
+        if mask.fillna(False).any()
+    ]
 
 
 def _flag_bots(

@@ -9,9 +9,11 @@ Every converted folder holds ``dataset.yaml`` with ``name``, ``source``, ``licen
 (the source's local zone; timestamps are stored UTC), ``event_types``, ``period`` (``start`` / ``end``
 local dates, inclusive, when the source documents its collection period), ``description``,
 ``consent: assumed`` (no public source carries consent; both consent columns are set True),
-``raw_files`` (name, bytes, SHA-256), ``tables`` and ``conversion`` (rows per table and the counts of
-row problems that cleaning will quarantine). Raw ids are kept as string ids; no row that maps to an
-event is dropped.
+``raw_files`` (name, bytes, SHA-256), ``tables`` and ``conversion`` (rows per table, the counts of
+row problems that cleaning will quarantine and, when any, ``flagged_rows``: rows the adapter or the
+writer flagged for a bad value the schema cannot see). Raw ids are kept as string ids; no row that
+maps to an event is dropped. The shared rules for header lines, source vocabularies, flagged rows,
+epoch units and text encodings are documented in :mod:`lsc_utils.datasets._raw`.
 """
 
 from __future__ import annotations

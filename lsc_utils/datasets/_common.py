@@ -7,7 +7,9 @@ Every adapter follows the same contract:
   raise :class:`~lsc_utils.schema.DatasetError` naming the file and what was expected;
 * every raw row that maps to an event is kept, dirty or not. Row problems found by
   :func:`lsc_utils.schema.validate_table` (``strict=False``) are only counted into
-  ``dataset.yaml`` (``conversion.row_problems``); the cleaning step quarantines those rows later;
+  ``dataset.yaml`` (``conversion.row_problems``); the cleaning step quarantines those rows later.
+  Bad values the schema cannot see (unknown source codes, control characters in ids, numbers that
+  are not numbers) are flagged by the rules of :mod:`lsc_utils.datasets._raw`;
 * the output folder is written atomically: tables go to a temporary sibling folder that replaces
   ``out_dir`` only when the whole conversion succeeded.
 """
@@ -31,17 +33,31 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lsc_utils.constants import TABLES
+from lsc_utils.datasets._raw import (
+    INVALID_PREFIX,
+    UTF8_HINT,
+    check_encoding,
+    control_character_rows,
+    flag_rows,
+    flagged_row_counts,
+    leading_blank_lines,
+    one_line,
+    read_checked_csv,
+    strip_blanks,
+)
+from lsc_utils.datasets._raw import local_to_utc as local_to_utc  # re-exported: historical home
+from lsc_utils.datasets._raw import parse_iso_utc as parse_iso_utc  # re-exported: historical home
+from lsc_utils.datasets._raw import to_number as to_number  # re-exported: historical home
+from lsc_utils.datasets._raw import unix_to_utc as unix_to_utc  # re-exported: historical home
 from lsc_utils.io import (
     META_FILE,
     Dataset,
-    check_text_file,
-    read_csv,
     require_columns,
     save_dataset,
     sha256_file,
     write_meta,
 )
-from lsc_utils.schema import TIMESTAMP_DTYPE, DatasetError, RowProblem, _coerce_id, validate_table
+from lsc_utils.schema import SCHEMAS, DatasetError, RowProblem, _coerce_id, validate_table
 
 CONSENT_NOTE = (
     "The source carries no consent information: consent_personalization and consent_marketing are set "
@@ -208,25 +224,10 @@ def dataset_name(source: str, raw_path: str | Path, name: str | None) -> str:
     return stem if stem.startswith(source) else f"{source}_{stem}"
 
 
-def first_line(file: Path, encoding: str = "utf-8") -> str:
-    """The first line of a text file without its line break."""
-    with open(file, encoding=encoding, errors="replace") as fh:
-        return fh.readline().rstrip("\r\n")
-
-
-def is_number(text: str) -> bool:
-    """Whether ``text`` parses as a float."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
-def read_text_columns(file: Path, columns: list[str]) -> pd.DataFrame:
+def read_text_columns(file: Path, columns: list[str], skip_rows: int = 0) -> pd.DataFrame:
     """Read a whole headerless comma-separated UTF-8 file with every column as text.
 
     Parameters
@@ -235,6 +236,8 @@ def read_text_columns(file: Path, columns: list[str]) -> pd.DataFrame:
         The file.
     columns : list of str
         Names of its columns, in file order.
+    skip_rows : int, default 0
+        Leading rows to skip (1 for a header line recognised by :func:`~lsc_utils.datasets._raw.is_header`).
 
     Returns
     -------
@@ -246,13 +249,36 @@ def read_text_columns(file: Path, columns: list[str]) -> pd.DataFrame:
     DatasetError
         Naming the file when a row has the wrong number of fields.
     """
-    return pd.concat(list(read_text_chunks(file, columns)), ignore_index=True)
+    chunks = [c for c in read_text_chunks(file, columns, skip_rows=skip_rows) if len(c)]
+    if not chunks:
+        raise DatasetError(f"{file}: file has no data rows.")
+    return pd.concat(chunks, ignore_index=True)
 
 
-def stream_csv_chunks(file: Path, required: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Check a comma-separated file with a header, then stream it as text frames of about ``chunk_rows`` rows.
+def read_header_table(file: Path, required: list[str], hint: str = UTF8_HINT, delimiter: str = ",") -> pd.DataFrame:
+    """A whole delimited file with a header as text columns, one row per line (see :func:`stream_csv_chunks`).
+
+    Used instead of ``pandas.read_csv(engine="pyarrow")``, which lets an unterminated quote swallow
+    every later line of the file without an error; here such a file is refused.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`stream_csv_chunks`, and when the file has a header but no data rows.
+    """
+    chunks = [c for c in stream_csv_chunks(file, required, DEFAULT_CHUNK_ROWS, hint, delimiter) if len(c)]
+    if not chunks:
+        raise DatasetError(f"{file}: file has a header but no data rows.")
+    return pd.concat(chunks, ignore_index=True)
+
+
+def stream_csv_chunks(
+    file: Path, required: list[str], chunk_rows: int, hint: str = UTF8_HINT, delimiter: str = ","
+) -> Iterator[pd.DataFrame]:
+    """Check a delimited file with a header, then stream it as text frames of about ``chunk_rows`` rows.
 
     The checks (text encoding, required header columns) run on the call, before the first chunk is read.
+    Every line is one row (a quoted value cannot span lines), so a stray quote cannot merge rows.
 
     Parameters
     ----------
@@ -262,6 +288,10 @@ def stream_csv_chunks(file: Path, required: list[str], chunk_rows: int) -> Itera
         Columns the header must name (it may name more; every column is read).
     chunk_rows : int
         Rows per yielded frame (see :func:`read_text_chunks`).
+    hint : str, optional
+        End of the message for undecodable bytes (see :func:`~lsc_utils.datasets._raw.encoding_hint`).
+    delimiter : str, default ","
+        Field delimiter.
 
     Returns
     -------
@@ -273,10 +303,12 @@ def stream_csv_chunks(file: Path, required: list[str], chunk_rows: int) -> Itera
     DatasetError
         When the file is not text in UTF-8, lacks a required column, or a row has the wrong field count.
     """
-    check_text_file(file)
-    header = read_csv(file, nrows=1, dtype="str").columns.tolist()
+    check_encoding(file, "utf-8", hint)
+    header = read_checked_csv(file, hint, sep=delimiter, nrows=1, dtype="str").columns.tolist()
     require_columns(pd.DataFrame(columns=header), required, file)
-    return read_text_chunks(file, header, skip_rows=1, chunk_rows=chunk_rows)
+    # pandas skips blank lines before the header; pyarrow's skip_rows counts them.
+    skip = leading_blank_lines(file) + 1
+    return read_text_chunks(file, header, delimiter=delimiter, skip_rows=skip, chunk_rows=chunk_rows)
 
 
 def read_text_chunks(
@@ -290,7 +322,9 @@ def read_text_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Stream a headerless delimited file as text frames of about ``chunk_rows`` rows.
 
-    Uses pyarrow's streaming CSV reader, so memory stays bounded for files of any size.
+    Uses pyarrow's streaming CSV reader, so memory stays bounded for files of any size. Every line is
+    one row: a value that spans a line break (pyarrow lets a quote opened in the last field run on
+    over later lines) is refused rather than silently merging rows.
     """
     read_options = pacsv.ReadOptions(column_names=columns, skip_rows=skip_rows, block_size=32 << 20, encoding=encoding)
     parse_options = pacsv.ParseOptions(delimiter=delimiter)
@@ -304,6 +338,7 @@ def read_text_chunks(
         pending: list[pa.RecordBatch] = []
         rows = 0
         for batch in reader:
+            check_single_line_values(file, batch)
             pending.append(batch)
             rows += batch.num_rows
             if rows >= chunk_rows:
@@ -313,8 +348,19 @@ def read_text_chunks(
             yield _batches_to_frame(pending, columns)
     except pa.ArrowInvalid as exc:
         raise DatasetError(
-            f"{file}: cannot be parsed as {len(columns)} {delimiter!r}-separated columns ({', '.join(columns)}): {exc}"
+            f"{file}: cannot be parsed as {len(columns)} {delimiter!r}-separated columns ({', '.join(columns)}): "
+            f"{one_line(str(exc))}"
         ) from None
+
+
+def check_single_line_values(file: Path, batch: pa.RecordBatch) -> None:
+    """Raise when a value of ``batch`` holds a line break (a quote that swallowed later lines)."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
+            raise DatasetError(
+                f"{file}: a quoted value in column '{name}' runs over a line break (an unterminated quote?), "
+                "which would merge lines into one row; close or remove the quote."
+            )
 
 
 def _batches_to_frame(batches: list[pa.RecordBatch], columns: list[str]) -> pd.DataFrame:
@@ -328,7 +374,8 @@ def _batches_to_frame(batches: list[pa.RecordBatch], columns: list[str]) -> pd.D
 def normalize_integer_ids(values: pd.Series) -> pd.Series:
     """Ids as strings, with the ``.0`` of integer ids written as floats removed (``"266079.0"`` -> ``"266079"``).
 
-    Numeric columns are coerced exactly as the schema coerces id columns. Text is stripped and only
+    Numeric columns are coerced exactly as the schema coerces id columns. Text loses the spaces and
+    tabs around it (control characters are kept, for the writer to flag) and only
     ``<integer>.0...`` is rewritten: other text (including ``""`` or ``"nan"``) is kept as written, so
     that the schema later flags it; nulls stay null.
 
@@ -344,143 +391,16 @@ def normalize_integer_ids(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype):
         return _coerce_id(values)
-    text = values.astype("str").str.strip()
+    text = strip_blanks(values)
     if not text.str.contains(".", regex=False).fillna(False).any():
         return text
     return text.str.replace(_INTEGER_FLOAT, r"\1", regex=True).astype("str")
-
-
-def to_number(values: pd.Series) -> pd.Series:
-    """Numbers (float64) from numbers or their text; values that are not numbers become NaN.
-
-    Text is cast with pyarrow (about 30 times faster than ``pandas.to_numeric`` on pyarrow strings);
-    only when a value fails to cast does it fall back to ``pandas.to_numeric(errors="coerce")``.
-    """
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64")
-    try:
-        cast = pc.cast(pa.array(values.astype("str").array), pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.to_numeric(values, errors="coerce").astype("float64")
-    return pd.Series(cast.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
 
 
 def prefix_ids(prefix: str, values: pd.Series) -> pd.Series:
     """``prefix`` + id as text, nulls kept null."""
     text = values.astype("str")
     return (prefix + text).where(text.notna(), pd.NA).astype("str")
-
-
-def map_event_types(raw: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
-    """Map raw event codes to canonical types; unknown codes are kept as their raw text.
-
-    Keeping unknown codes (rather than dropping the rows) lets the schema flag them as
-    ``out_of_vocabulary`` so that cleaning quarantines and counts them.
-    """
-    text = raw.astype("str").str.strip()
-    return text.map(dict(mapping)).fillna(text).astype("str")
-
-
-def unknown_share(raw: pd.Series, known: Iterable[str]) -> tuple[int, dict[str, int]]:
-    """Number of values outside ``known`` (nulls included) and their counts, most frequent first."""
-    text = raw.astype("str").str.strip()
-    unknown = text[~text.isin(list(known))].fillna("<null>")
-    counts = unknown.value_counts()
-    return int(counts.sum()), {str(k): int(v) for k, v in counts.items()}
-
-
-MICROSECONDS_PER_UNIT: dict[str, float] = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
-"""Epoch units accepted by :func:`unix_to_utc`."""
-
-
-def unix_to_utc(values: pd.Series, unit: str = "s") -> pd.Series:
-    """Unix epoch numbers (or their text) to UTC timestamps; unparseable values become NaT.
-
-    Fractional epochs are rounded to the microsecond first, so ``1396860669.277`` gives ``.277000``
-    rather than the float artefact ``.276999``.
-    """
-    if unit not in MICROSECONDS_PER_UNIT:
-        raise DatasetError(f"Unknown epoch unit {unit!r}. Expected one of {', '.join(MICROSECONDS_PER_UNIT)}.")
-    numbers = to_number(values)
-    micros = (numbers * MICROSECONDS_PER_UNIT[unit]).round()
-    micros = micros.where(micros.abs() < 2**62)
-    return pd.to_datetime(micros, unit="us", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE)
-
-
-def local_to_utc(values: pd.Series, timezone: str, formats: tuple[str, ...] = ("ISO8601",)) -> pd.Series:
-    """Parse local wall-clock times and convert them to UTC.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        Text (or naive datetimes) in the source's local time.
-    timezone : str
-        IANA zone of the values.
-    formats : tuple of str
-        ``strptime`` formats (or ``"ISO8601"``); the one that parses the most values is used.
-
-    Returns
-    -------
-    pandas.Series
-        ``datetime64[us, UTC]``; unparseable values become NaT (the schema flags them). Wall-clock
-        times that do not exist (spring-forward gap) are shifted forward; ambiguous ones (autumn
-        overlap) are read as the first occurrence (daylight-saving time).
-    """
-    parsed = parse_best_format(values, formats)
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
-    localized = parsed.dt.tz_localize(timezone, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward")
-    return localized.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
-
-
-def parse_iso_utc(values: pd.Series) -> pd.Series:
-    """ISO-8601 text that carries its UTC offset or ``Z`` (``2014-04-07T10:51:09.277Z``) as UTC timestamps.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        Timestamp text (surrounding white space is ignored).
-
-    Returns
-    -------
-    pandas.Series
-        ``datetime64[us, UTC]``; unparseable values become NaT (the schema flags them).
-    """
-    return pd.to_datetime(values.str.strip(), format="ISO8601", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE)
-
-
-def parse_best_format(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
-    """Parse datetimes with the format (of ``formats``) that parses the most non-null values.
-
-    Explicit ``strptime`` formats are parsed by pyarrow (fast for any format, not only ISO-like ones);
-    ``"ISO8601"`` and formats pyarrow does not support go through ``pandas.to_datetime``.
-    """
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return values
-    text = values.astype("str").str.strip()
-    best: pd.Series | None = None
-    best_count = -1
-    for fmt in formats:
-        parsed = parse_with_format(text, fmt)
-        count = int(parsed.notna().sum())
-        if count > best_count:
-            best, best_count = parsed, count
-        if count == int(text.notna().sum()):
-            break
-    assert best is not None
-    return best
-
-
-def parse_with_format(text: pd.Series, fmt: str) -> pd.Series:
-    """Datetimes of stripped text in one format; values that do not match become NaT."""
-    if fmt != "ISO8601":
-        try:
-            parsed = pc.strptime(pa.array(text.array), format=fmt, unit="us", error_is_null=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass
-        else:
-            return pd.Series(parsed.to_pandas(), index=text.index)
-    return pd.to_datetime(text, format=fmt, errors="coerce")
 
 
 def most_frequent(frame: pd.DataFrame, key: str, value: str) -> pd.Series:
@@ -668,6 +588,13 @@ class DatasetWriter:
     rows are coerced to canonical dtypes, never dropped, and their problems are counted into
     ``dataset.yaml``. Use as a context manager; the folder appears at ``out_dir`` only on success.
 
+    Before validation every table is screened for ids holding control characters
+    (:data:`~lsc_utils.datasets._raw.CONTROL_CHARACTERS`): such an event keeps its raw ids and is
+    marked ``invalid_<column>:<event type>`` (the schema flags it, cleaning quarantines it); a users,
+    items, rooms or comments row gets a null key (flagged ``null_id``). These rows and the rows the
+    adapter marked itself are counted in ``conversion.flagged_rows``. Structural errors name the raw
+    input files (``meta["raw_files"]``) and the table.
+
     Parameters
     ----------
     out_dir : str or Path
@@ -686,6 +613,7 @@ class DatasetWriter:
         self._schemas: dict[str, pa.Schema] = {}
         self._rows: dict[str, int] = {}
         self._problems: dict[tuple[str, str, str], int] = {}
+        self._flags: dict[tuple[str, str, str], int] = {}
         self._scratch: list[ScratchTable] = []
 
     def __enter__(self) -> DatasetWriter:
@@ -742,9 +670,44 @@ class DatasetWriter:
             raise DatasetError(f"The {table} table was already written.")
 
     def _validate(self, frame: pd.DataFrame, table: str) -> pd.DataFrame:
-        coerced, problems = validate_table(frame, table, f"{table}.parquet", strict=False)
+        frame = self._screen(frame, table)
+        try:
+            coerced, problems = validate_table(frame, table, self._label(table), strict=False)
+        except DatasetError as exc:
+            raise DatasetError(one_line(str(exc))) from None
         self._count(problems)
         return coerced
+
+    def _label(self, table: str) -> str:
+        """Where a table's rows come from, for messages: the raw files and the table."""
+        names = [str(f["name"]) for f in self.meta.get("raw_files", []) if "name" in f]
+        return f"{', '.join(names)} ({table} table)" if names else f"{table}.parquet"
+
+    def _screen(self, frame: pd.DataFrame, table: str) -> pd.DataFrame:
+        """Flag rows whose ids hold control characters and count the rows the adapter flagged."""
+        ids = [c for c, spec in SCHEMAS.get(table, {}).items() if spec.kind == "id" and c in frame.columns]
+        if table != "events":
+            key = next((c for c in ids if SCHEMAS[table][c].required), None)
+            bad = control_character_rows(frame[key]) if key else np.zeros(0, dtype=bool)
+            if not bad.any():
+                return frame
+            self._flag(table, str(key), "control_characters", int(bad.sum()))
+            return frame.assign(**{str(key): frame[key].where(~bad, pd.NA)})
+        if "event_type" not in frame.columns:
+            return frame
+        for reason, n in flagged_row_counts(frame["event_type"]).items():
+            self._flag(table, reason.removeprefix(INVALID_PREFIX), "invalid_value", n)
+        event_type, screened = frame["event_type"], False
+        for column in ids:
+            bad = control_character_rows(frame[column])
+            if bad.any():
+                self._flag(table, column, "control_characters", int(bad.sum()))
+                event_type, screened = flag_rows(event_type, bad, column), True
+        return frame.assign(event_type=event_type) if screened else frame
+
+    def _flag(self, table: str, column: str, problem: str, n: int) -> None:
+        key = (table, column, problem)
+        self._flags[key] = self._flags.get(key, 0) + n
 
     def _count(self, problems: list[RowProblem]) -> None:
         for p in problems:
@@ -765,6 +728,10 @@ class DatasetWriter:
                 for (t, c, p), n in sorted(self._problems.items())
             ],
         }
+        if self._flags:
+            meta["conversion"]["flagged_rows"] = [
+                {"table": t, "column": c, "problem": p, "count": int(n)} for (t, c, p), n in sorted(self._flags.items())
+            ]
         write_meta(meta, self._tmp)
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)

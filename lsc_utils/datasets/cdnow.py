@@ -9,9 +9,11 @@ Whitespace-separated text, one line per purchase (a customer's purchases of one 
 * ``CDNOW_sample.txt`` (the 1/10 sample of the BG/NBD paper, 2,357 customers, 6,919 purchases):
   ``customer_id sample_id date number_of_cds dollar_value``.
 
-The variant is detected by the column count (4 or 5); a first line whose last field is not a number
-is a header and skipped. ``date`` is ``YYYYMMDD``. Given a folder holding both files, ``variant``
-chooses (default ``"master"``).
+The variant is detected by the column count (4 or 5). A first line is a header (skipped) only when its
+fields are the column names above (the header rule of :mod:`lsc_utils.datasets._raw`; the master
+file's ``customer_id date number_of_cds dollar_value``); any other first line is data. ``date`` is
+``YYYYMMDD``. Given a folder holding both files, ``variant`` chooses (default ``"master"``). Files
+must be UTF-8 (ASCII in the originals; there is no encoding option).
 
 Mapping
 -------
@@ -20,6 +22,8 @@ Mapping
   a line with 0 CDs keeps ``quantity = 0`` and a null ``price``. ``user_id`` = ``customer_id`` as
   written (``"00001"``); ``order_id = "<customer_id>-<date>-<n>"`` with ``n`` counting the customer's
   lines of that day from 1. Only dates are known: ``ts`` is local midnight (America/New_York) in UTC.
+  A number of CDs or dollar value that is written but is not a number flags the line
+  (``invalid_quantity:pay`` / ``invalid_price:pay``; cleaning quarantines it).
 * users: every customer (no attributes; the sample id is not kept).
 
 What the source cannot produce
@@ -42,13 +46,19 @@ from lsc_utils.datasets._common import (
     build_users,
     existing_path,
     find_files,
-    first_line,
-    is_number,
-    local_to_utc,
-    to_number,
     write_dataset,
 )
-from lsc_utils.io import check_text_file, read_csv
+from lsc_utils.datasets._raw import (
+    check_encoding,
+    encoding_hint,
+    first_line,
+    flag_rows,
+    is_header,
+    local_to_utc,
+    parse_numbers,
+    read_checked_csv,
+    strip_blanks,
+)
 from lsc_utils.schema import DatasetError
 
 SOURCE = "cdnow"
@@ -124,10 +134,13 @@ def input_file(raw_path: str | Path, variant: str) -> Path:
 
 def read_purchases(file: Path) -> pd.DataFrame:
     """The purchase lines with named text columns (header skipped, variant detected)."""
-    check_text_file(file)
-    fields = first_line(file).split()
-    header = 0 if fields and is_number(fields[-1]) else 1
-    raw = read_csv(file, sep=r"\s+", header=None, skiprows=header, dtype="str")
+    hint = encoding_hint(None, SOURCE)
+    check_encoding(file, "utf-8", hint)
+    header = 1 if is_header(first_line(file).split(), MASTER_COLUMNS, SAMPLE_COLUMNS) else 0
+    raw = read_checked_csv(file, hint, sep=r"\s+", header=None, skiprows=header, dtype="str")
+    # With whitespace as the delimiter only a blank line gives a row without any value (pandas' C parser
+    # turns blank lines into such rows when the file breaks lines with a lone CR): they are not data.
+    raw = raw.dropna(how="all").reset_index(drop=True)
     if raw.shape[1] == len(MASTER_COLUMNS):
         raw.columns = MASTER_COLUMNS
     elif raw.shape[1] == len(SAMPLE_COLUMNS):
@@ -142,16 +155,18 @@ def read_purchases(file: Path) -> pd.DataFrame:
 
 def build_events(raw: pd.DataFrame) -> pd.DataFrame:
     """One ``pay`` event per purchase line (same order)."""
-    customer = raw["customer_id"].str.strip()
-    date = raw["date"].str.strip()
-    cds = to_number(raw["number_of_cds"])
-    dollars = to_number(raw["dollar_value"])
+    customer = strip_blanks(raw["customer_id"])
+    date = strip_blanks(raw["date"])
+    cds, bad_cds = parse_numbers(raw["number_of_cds"])
+    dollars, bad_dollars = parse_numbers(raw["dollar_value"])
     line_no = pd.DataFrame({"c": customer, "d": date}).groupby(["c", "d"], sort=False, dropna=False).cumcount() + 1
+    event_type = pd.Series("pay", index=raw.index, dtype="str")
+    event_type = flag_rows(flag_rows(event_type, bad_cds, "quantity"), bad_dollars, "price")
     return pd.DataFrame(
         {
             "user_id": customer,
             "ts": local_to_utc(date, TIMEZONE, ("%Y%m%d",)),
-            "event_type": "pay",
+            "event_type": event_type,
             "price": (dollars / cds.where(cds != 0)).where(np.isfinite(dollars)),
             "quantity": cds,
             "order_id": customer + "-" + date + "-" + line_no.astype("str"),

@@ -20,9 +20,11 @@ columns map onto the canonical ones::
       users: {path: customers.parquet, columns: {user_id: id, gender: sex}, value_maps: {gender: {m: M, f: F}}}
 
 Per table: ``path``, ``format`` (``csv`` / ``tsv`` / ``parquet``, default from the extension),
-``delimiter``, ``encoding``, ``columns`` (canonical name -> raw column), ``constants`` (canonical name
+``delimiter``, ``encoding`` (Python codec name of a text file, default ``utf-8``: the option that
+encoding errors name), ``columns`` (canonical name -> raw column), ``constants`` (canonical name
 -> one value for every row), ``value_maps`` (canonical name -> {raw value: value}; unmapped values are
-kept), ``timestamps`` (canonical timestamp column -> ``format`` / ``unit`` / ``timezone``). Events
+kept), ``timestamps`` (canonical timestamp column -> ``format`` / ``unit`` / ``timezone``; ``unit`` is
+``s``, ``ms``, ``us``, ``ns`` or ``auto``, see below). Events
 also take ``event_values`` (raw value -> canonical event type; values that already are canonical
 types pass unchanged) and ``unknown_events``.
 
@@ -35,6 +37,14 @@ Mapping
   assumed (both consent columns True, ``consent: assumed``); with them, ``consent: from_source`` and
   users known only from events get null consent.
 * items: as mapped, plus every item id of the events; rooms and comments only when mapped.
+
+Epoch timestamps follow the epoch-unit rule of :mod:`lsc_utils.datasets._raw` (``|v| < 1e11``
+seconds, ``< 1e14`` milliseconds, ``< 1e17`` microseconds, else nanoseconds): with ``unit: auto``
+each value is read in the unit of its magnitude; with a declared unit, values of another magnitude
+are row problems (null ``ts``), and when they are more than half of the column the file is refused
+with one line naming file, column and rule (a millisecond column declared as seconds is never read as
+year ~49,870). Ids holding control characters are flagged by the writer (see
+:class:`~lsc_utils.datasets._common.DatasetWriter`).
 
 What the source cannot produce
 ------------------------------
@@ -59,12 +69,14 @@ from lsc_utils.datasets._common import (
     build_users,
     dataset_name,
     existing_path,
-    local_to_utc,
-    parse_iso_utc,
-    unix_to_utc,
     write_dataset,
 )
-from lsc_utils.io import read_csv
+from lsc_utils.datasets._raw import (
+    epochs_to_utc,
+    local_to_utc,
+    parse_iso_utc,
+    read_checked_csv,
+)
 from lsc_utils.schema import SCHEMAS, TIMESTAMP_DTYPE, DatasetError, canonical_columns
 
 SOURCE = "generic"
@@ -277,8 +289,18 @@ def read_table(file: Path, spec: dict[str, Any]) -> pd.DataFrame:
             f"{file}: unknown format {fmt!r}; set 'format' to csv, tsv or parquet in the table's mapping."
         )
     delimiter = spec.get("delimiter", "\t" if fmt == "tsv" else ",")
-    return read_csv(
-        file, sep=delimiter, dtype="str", encoding=spec.get("encoding", "utf-8"), keep_default_na=False, na_values=[""]
+    hint = (
+        "Re-save the file as UTF-8 or name its encoding in the mapping: 'tables.<table>.encoding', "
+        "e.g. encoding: latin-1."
+    )
+    return read_checked_csv(
+        file,
+        hint,
+        sep=delimiter,
+        dtype="str",
+        encoding=spec.get("encoding", "utf-8"),
+        keep_default_na=False,
+        na_values=[""],
     )
 
 
@@ -290,7 +312,7 @@ def map_table(
     missing = {canon: src for canon, src in columns.items() if src not in raw.columns}
     if missing:
         raise DatasetError(
-            "\n".join(
+            " ".join(
                 f"{file.name}: column {src!r} named in {where} 'tables.{table}.columns.{canon}' is missing "
                 f"(columns found: {', '.join(map(str, raw.columns))})."
                 for canon, src in missing.items()
@@ -306,7 +328,8 @@ def map_table(
     for canon in frame.columns:
         if kinds[canon].kind == "ts":
             ts_spec = (spec.get("timestamps") or {}).get(canon) or {}
-            frame[canon] = parse_timestamps(frame[canon], ts_spec, timezone)
+            at = f"{file.name}: column {columns.get(canon, canon)!r}"
+            frame[canon] = parse_timestamps(frame[canon], ts_spec, timezone, at)
     if table == "events":
         frame["event_type"] = map_events(frame["event_type"], spec, file)
     return frame
@@ -319,11 +342,14 @@ def map_values(values: pd.Series, value_map: Mapping[Any, Any]) -> pd.Series:
     return mapped.where(mapped.notna(), values)
 
 
-def parse_timestamps(values: pd.Series, spec: Mapping[str, Any], timezone: str) -> pd.Series:
-    """Timestamps from epochs (``unit``), a ``format`` or ISO text; naive values are local to ``timezone``."""
+def parse_timestamps(values: pd.Series, spec: Mapping[str, Any], timezone: str, where: str = "") -> pd.Series:
+    """Timestamps from epochs (``unit``), a ``format`` or ISO text; naive values are local to ``timezone``.
+
+    ``where`` (file and column) is named when a declared epoch unit is refused (see :func:`epochs_to_utc`).
+    """
     zone = str(spec.get("timezone", timezone))
     if "unit" in spec:
-        return unix_to_utc(values, str(spec["unit"]))
+        return epochs_to_utc(values, str(spec["unit"]), where)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     formats = (str(spec["format"]),) if "format" in spec else ("ISO8601",)

@@ -23,10 +23,12 @@ Mapping
 * events: type 1 browse and 6 click -> ``view_item``; 2 -> ``add_to_cart``; 3 -> ``remove_from_cart``;
   4 order -> ``pay``: JData has no separate payment record, so **orders are treated as completed
   purchases**; 5 follow -> ``favorite`` (following a product, not an anchor). Unknown codes are kept as
-  their raw text (schema flags them). ``model_id`` (page-module id) is not mapped.
+  their raw text (schema flags them; see the vocabulary rule of :mod:`lsc_utils.datasets._raw`).
+  ``model_id`` (page-module id) is not mapped.
 * users: ``age`` = midpoint of the band (16-25 -> 20, 26-35 -> 30, 36-45 -> 40, 46-55 -> 50; open
   bands as 10-year bands: under 15 -> 10, 56+ -> 60; ``-1`` -> null); ``gender`` 0 -> M, 1 -> F,
-  2 -> unknown; ``member_level`` = ``user_lv_cd``; ``signup_ts`` = registration date at 00:00 China
+  2 -> unknown (any other code is kept as ``out_of_vocabulary:<raw>`` or its raw text, so that
+  cleaning quarantines the user as ``invalid_gender``); ``member_level`` = ``user_lv_cd``; ``signup_ts`` = registration date at 00:00 China
   time. Users seen only in actions are added without attributes.
 * items: products with ``category`` = ``cate``, ``brand``, ``tags`` = known attributes as
   ``a1=3|a2=1``; items seen only in actions take their most frequent ``cate`` / ``brand`` there.
@@ -46,18 +48,26 @@ from pathlib import Path
 
 import pandas as pd
 
+from lsc_utils.constants import GENDERS
 from lsc_utils.datasets._common import (
     SourceInfo,
     build_items,
     build_users,
-    local_to_utc,
-    map_event_types,
     most_frequent,
     normalize_integer_ids,
+    read_header_table,
     resolve_input_files,
     write_dataset,
 )
-from lsc_utils.io import read_csv, require_columns
+from lsc_utils.datasets._raw import (
+    encoding_hint,
+    local_to_utc,
+    map_event_types,
+    map_vocabulary,
+    read_checked_csv,
+    strip_blanks,
+)
+from lsc_utils.io import require_columns
 from lsc_utils.schema import DatasetError
 
 SOURCE = "jdata"
@@ -104,6 +114,11 @@ DESCRIPTION = (
 INFO = SourceInfo(
     source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
 )
+UTF8_ONLY_HINT = (
+    "Re-save the file as UTF-8: the jdata adapter reads the action and product files as UTF-8 only "
+    "(only the user file has an encoding option: -o user_encoding=NAME, e.g. gbk)."
+)
+USER_FILE_HINT = encoding_hint("user_encoding", SOURCE)
 
 
 def convert(
@@ -153,8 +168,7 @@ def convert(
 
 def read_actions(file: Path) -> pd.DataFrame:
     """One action file, all columns as text, ids normalized."""
-    raw = read_csv(file, dtype="str", engine="pyarrow")
-    require_columns(raw, ACTION_COLUMNS, file)
+    raw = read_header_table(file, ACTION_COLUMNS, UTF8_ONLY_HINT)
     raw["user_id"] = normalize_integer_ids(raw["user_id"])
     raw["sku_id"] = normalize_integer_ids(raw["sku_id"])
     return raw
@@ -174,35 +188,34 @@ def build_events(actions: pd.DataFrame) -> pd.DataFrame:
 
 def read_users(file: Path, encoding: str) -> pd.DataFrame:
     """Users with gender, age, level and signup time from the JData user file."""
-    raw = read_csv(file, dtype="str", encoding=encoding)
+    raw = read_checked_csv(file, USER_FILE_HINT, dtype="str", encoding=encoding)
     require_columns(raw, USER_COLUMNS, file)
-    band = raw["age"].str.strip()
+    band = strip_blanks(raw["age"])
     unknown = sorted(set(band.dropna()) - set(AGE_BAND_MIDPOINTS))
     if unknown:
         raise DatasetError(
             f"{file.name}: column 'age' has bands outside the JData vocabulary "
             f"({', '.join(map(repr, unknown[:5]))}); expected {', '.join(AGE_BAND_MIDPOINTS)}. "
-            "If the text is garbled, pass the file's encoding with user_encoding='gbk'."
+            "If the text is garbled, pass the file's encoding: -o user_encoding=gbk (CLI) or "
+            "user_encoding='gbk' (Python)."
         )
-    sex = raw["sex"].str.strip()
     return pd.DataFrame(
         {
             "user_id": normalize_integer_ids(raw["user_id"]),
-            "gender": sex.map(SEX_GENDERS).fillna(sex),
+            "gender": map_vocabulary(raw["sex"], SEX_GENDERS, GENDERS),
             "age": band.map(AGE_BAND_MIDPOINTS).astype("Int64"),
             "signup_ts": local_to_utc(raw["user_reg_tm"], TIMEZONE, ("%Y-%m-%d", "ISO8601")),
-            "member_level": raw["user_lv_cd"].str.strip(),
+            "member_level": strip_blanks(raw["user_lv_cd"]),
         }
     )
 
 
 def read_products(file: Path) -> pd.DataFrame:
     """Items of the product file: category, brand and known attributes as tags."""
-    raw = read_csv(file, dtype="str", engine="pyarrow")
-    require_columns(raw, PRODUCT_COLUMNS, file)
+    raw = read_header_table(file, PRODUCT_COLUMNS, UTF8_ONLY_HINT)
     tags = pd.Series("", index=raw.index, dtype="str")
     for attr in ("a1", "a2", "a3"):
-        value = raw[attr].str.strip()
+        value = strip_blanks(raw[attr])
         known = value.notna() & (value != "-1")
         part = (attr + "=" + value).where(known, "")
         tags = tags.str.cat(part, sep="|")
@@ -210,8 +223,8 @@ def read_products(file: Path) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "item_id": normalize_integer_ids(raw["sku_id"]),
-            "category": raw["cate"].str.strip(),
-            "brand": raw["brand"].str.strip(),
+            "category": strip_blanks(raw["cate"]),
+            "brand": strip_blanks(raw["brand"]),
             "tags": tags.where(tags != "", pd.NA),
         }
     )

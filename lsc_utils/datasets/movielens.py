@@ -14,8 +14,14 @@ Given ``u.data`` itself, ``u.user`` and ``u.item`` are read from the same folder
 Mapping
 -------
 * events: each rating -> one ``view_item`` event (watching is the interaction that a rating records)
-  with **the rating (1-5) kept in ``quantity``**; ``ts`` from the Unix seconds (stored UTC).
-* users: ``age``, ``gender`` (M/F), ``region`` = the zip code as written. Occupation is not kept (the
+  with **the rating (1-5) kept in ``quantity``**; ``ts`` from the Unix epoch (seconds in the files;
+  the unit is read from each value's magnitude, the epoch-unit rule of :mod:`lsc_utils.datasets._raw`).
+  A rating that is missing, not a number or outside 1-5 flags the event as
+  ``invalid_quantity:view_item``.
+  ``u.data`` has no header line (every line is a rating); files are UTF-8 except ``u.item``
+  (Latin-1); there is no encoding option.
+* users: ``age``, ``gender`` (M/F; any other code is kept flagged, see the vocabulary rule),
+  ``region`` = the zip code as written. Occupation is not kept (the
   canonical users table has no column for it).
 * items: ``category`` = the first genre flagged (in ``u.genre`` order; ``unknown`` when none),
   ``tags`` = all flagged genres ``|``-joined, ``brand = "unknown"``. Titles and release dates are not
@@ -37,16 +43,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lsc_utils.constants import GENDERS
 from lsc_utils.datasets._common import (
     SourceInfo,
     build_items,
     build_users,
     resolve_main_file,
-    to_number,
-    unix_to_utc,
     write_dataset,
 )
-from lsc_utils.io import read_csv
+from lsc_utils.datasets._raw import (
+    encoding_hint,
+    epochs_to_utc,
+    flag_rows,
+    map_vocabulary,
+    parse_numbers,
+    read_checked_csv,
+    strip_blanks,
+)
 from lsc_utils.schema import DatasetError
 
 SOURCE = "movielens"
@@ -75,6 +88,11 @@ GENRES: tuple[str, ...] = (
     "Western",
 )
 """Genre flags of ``u.item``, in file order (``u.genre``)."""
+
+RATINGS: frozenset[float] = frozenset({1.0, 2.0, 3.0, 4.0, 5.0})
+"""Documented rating values (1-5 stars)."""
+USER_GENDERS: dict[str, str] = {"M": "M", "F": "F"}
+"""Documented ``u.user`` gender codes -> canonical gender."""
 
 RATING_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip_code"]
@@ -129,7 +147,16 @@ def convert(raw_path: str | Path, out_dir: str | Path, *, name: str | None = Non
 
 def read_table(file: Path, columns: list[str], sep: str, encoding: str) -> pd.DataFrame:
     """A headerless MovieLens file with named text columns; a wrong column count raises."""
-    raw = read_csv(file, sep=sep, header=None, dtype="str", encoding=encoding, keep_default_na=False, na_values=[""])
+    raw = read_checked_csv(
+        file,
+        encoding_hint(None, SOURCE),
+        sep=sep,
+        header=None,
+        dtype="str",
+        encoding=encoding,
+        keep_default_na=False,
+        na_values=[""],
+    )
     if raw.shape[1] != len(columns):
         raise DatasetError(
             f"{file.name}: expected {len(columns)} {sep!r}-separated columns ({', '.join(columns[:6])}"
@@ -141,13 +168,16 @@ def read_table(file: Path, columns: list[str], sep: str, encoding: str) -> pd.Da
 
 def build_events(ratings: pd.DataFrame) -> pd.DataFrame:
     """One ``view_item`` event per rating, the rating in ``quantity`` (same order)."""
+    rating, _ = parse_numbers(ratings["rating"])
+    outside = ~rating.isin(list(RATINGS)).to_numpy(dtype=bool)
+    event_type = flag_rows(pd.Series("view_item", index=ratings.index, dtype="str"), outside, "quantity")
     return pd.DataFrame(
         {
-            "user_id": ratings["user_id"].str.strip(),
-            "ts": unix_to_utc(ratings["timestamp"], "s"),
-            "event_type": "view_item",
-            "item_id": ratings["item_id"].str.strip(),
-            "quantity": to_number(ratings["rating"]),
+            "user_id": strip_blanks(ratings["user_id"]),
+            "ts": epochs_to_utc(ratings["timestamp"]),
+            "event_type": event_type,
+            "item_id": strip_blanks(ratings["item_id"]),
+            "quantity": rating,
         }
     )
 
@@ -157,10 +187,10 @@ def read_users(file: Path) -> pd.DataFrame:
     raw = read_table(file, USER_COLUMNS, "|", "utf-8")
     return pd.DataFrame(
         {
-            "user_id": raw["user_id"].str.strip(),
-            "gender": raw["gender"].str.strip(),
-            "age": raw["age"].str.strip(),
-            "region": raw["zip_code"].str.strip(),
+            "user_id": strip_blanks(raw["user_id"]),
+            "gender": map_vocabulary(raw["gender"], USER_GENDERS, GENDERS),
+            "age": strip_blanks(raw["age"]),
+            "region": strip_blanks(raw["zip_code"]),
         }
     )
 
@@ -175,7 +205,7 @@ def read_items(file: Path) -> pd.DataFrame:
     tags = tags.str.rstrip("|")
     return pd.DataFrame(
         {
-            "item_id": raw["item_id"].str.strip(),
+            "item_id": strip_blanks(raw["item_id"]),
             "category": first,
             "brand": UNKNOWN_BRAND,
             "tags": tags.where(tags != "", pd.NA).to_numpy(),

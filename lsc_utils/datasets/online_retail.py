@@ -8,7 +8,7 @@ CSV with header ``InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice
 the Kaggle export's ``12/1/2010 8:26`` (month first). Cancellations have an invoice number starting
 with ``C`` and a negative quantity; about a quarter of the lines have no ``CustomerID``. Given a folder,
 its single CSV is used (the ``.xlsx`` original must be exported to CSV first). Kaggle's CSV copy is
-Latin-1: pass ``encoding="latin-1"``.
+Latin-1: pass ``encoding="latin-1"`` (CLI: ``-o encoding=latin-1``).
 
 Mapping
 -------
@@ -16,7 +16,9 @@ Mapping
   quantity -> ``refund`` with ``quantity = |Quantity|``; all others -> ``pay`` with ``quantity =
   Quantity``. ``price = UnitPrice`` (paid unit price), ``order_id = InvoiceNo``, ``item_id =
   StockCode``, ``user_id = CustomerID`` (without the ``.0`` of float exports); lines without a customer
-  keep a null ``user_id`` so that cleaning quarantines and counts them.
+  keep a null ``user_id`` so that cleaning quarantines and counts them. A ``Quantity`` or ``UnitPrice``
+  that is written but is not a number flags the line (``invalid_quantity:<type>`` /
+  ``invalid_price:<type>``, see :mod:`lsc_utils.datasets._raw`).
 * items: one per ``StockCode``: ``category = "unknown"`` (the source has none), ``tags`` = the
   lower-case words of its most frequent description (English stop words removed, ``|``-joined),
   ``list_price`` = its most frequent positive unit price on ``pay`` lines. Non-product codes (``POST``, ``M``,
@@ -43,14 +45,20 @@ from lsc_utils.datasets._common import (
     SourceInfo,
     build_items,
     build_users,
-    local_to_utc,
     most_frequent,
     normalize_integer_ids,
     resolve_single_file,
-    to_number,
     write_dataset,
 )
-from lsc_utils.io import read_csv, require_columns
+from lsc_utils.datasets._raw import (
+    encoding_hint,
+    flag_rows,
+    local_to_utc,
+    parse_numbers,
+    read_checked_csv,
+    strip_blanks,
+)
+from lsc_utils.io import require_columns
 from lsc_utils.schema import DatasetError
 
 SOURCE = "online_retail"
@@ -113,7 +121,8 @@ def convert(
 
 def read_lines(file: Path, encoding: str) -> pd.DataFrame:
     """The invoice lines as text columns with canonical raw names."""
-    raw = read_csv(file, dtype="str", encoding=encoding, keep_default_na=False, na_values=[""])
+    hint = encoding_hint("encoding", SOURCE)
+    raw = read_checked_csv(file, hint, dtype="str", encoding=encoding, keep_default_na=False, na_values=[""])
     raw = raw.rename(columns=COLUMN_ALIASES)
     require_columns(raw, RAW_COLUMNS, file)
     return raw
@@ -121,16 +130,19 @@ def read_lines(file: Path, encoding: str) -> pd.DataFrame:
 
 def build_events(raw: pd.DataFrame) -> pd.DataFrame:
     """One ``pay`` or ``refund`` event per invoice line (same order)."""
-    invoice = raw["InvoiceNo"].str.strip()
-    quantity = to_number(raw["Quantity"])
+    invoice = strip_blanks(raw["InvoiceNo"])
+    quantity, bad_quantity = parse_numbers(raw["Quantity"])
+    price, bad_price = parse_numbers(raw["UnitPrice"])
     refund = (invoice.str.upper().str.startswith("C").fillna(False) | (quantity < 0)).to_numpy()
+    event_type = pd.Series(np.where(refund, "refund", "pay"), index=raw.index, dtype="str")
+    event_type = flag_rows(flag_rows(event_type, bad_quantity, "quantity"), bad_price, "price")
     return pd.DataFrame(
         {
             "user_id": normalize_integer_ids(raw["CustomerID"]),
             "ts": local_to_utc(raw["InvoiceDate"], TIMEZONE, DATE_FORMATS),
-            "event_type": np.where(refund, "refund", "pay"),
-            "item_id": raw["StockCode"].str.strip(),
-            "price": to_number(raw["UnitPrice"]),
+            "event_type": event_type,
+            "item_id": strip_blanks(raw["StockCode"]),
+            "price": price,
             "quantity": quantity.abs(),
             "order_id": invoice,
         }
@@ -139,14 +151,14 @@ def build_events(raw: pd.DataFrame) -> pd.DataFrame:
 
 def build_user_table(raw: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Customers with their most frequent country as ``region``."""
-    lines = pd.DataFrame({"user_id": events["user_id"], "region": raw["Country"].str.strip()})
+    lines = pd.DataFrame({"user_id": events["user_id"], "region": strip_blanks(raw["Country"])})
     region = most_frequent(lines, "user_id", "region").rename_axis("user_id").reset_index()
     return build_users([events["user_id"]], region)
 
 
 def build_item_table(raw: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Stock codes with description words as tags and their most frequent paid unit price."""
-    lines = pd.DataFrame({"item_id": events["item_id"], "description": raw["Description"].str.strip()})
+    lines = pd.DataFrame({"item_id": events["item_id"], "description": strip_blanks(raw["Description"])})
     description = most_frequent(lines, "item_id", "description")
     paid = events.loc[(events["event_type"] == "pay") & (events["price"] > 0), ["item_id", "price"]]
     list_price = most_frequent(paid, "item_id", "price")

@@ -16,7 +16,10 @@ Mapping
 * events: ``view`` -> ``view_item``, ``cart`` -> ``add_to_cart``, ``remove_from_cart`` ->
   ``remove_from_cart``, ``purchase`` -> ``pay``; ``price`` kept (the paid unit price on purchases),
   ``session_id = user_session``, ``item_id = product_id``. Unknown values are kept raw (schema flags
-  them). No quantity is recorded (one unit per purchase row).
+  them; a raw value spelled like a canonical type, e.g. ``pay``, is kept as ``out_of_vocabulary:pay``,
+  the vocabulary rule of :mod:`lsc_utils.datasets._raw`). A ``price`` that is written but is not a
+  number flags the event (``invalid_price:<type>``). No quantity is recorded (one unit per purchase
+  row). Files must be UTF-8 (there is no encoding option).
 * items: per ``product_id`` from its latest event: ``category`` = ``category_code`` or, when empty,
   the numeric ``category_id``; ``tags`` = the ``category_code`` levels ``|``-joined; ``brand``;
   ``list_price`` = the latest price seen.
@@ -44,12 +47,17 @@ from lsc_utils.datasets._common import (
     SourceInfo,
     add_scratch_users_and_items,
     check_chunk_rows,
-    local_to_utc,
-    map_event_types,
     normalize_integer_ids,
     resolve_input_files,
     stream_csv_chunks,
-    to_number,
+)
+from lsc_utils.datasets._raw import (
+    encoding_hint,
+    flag_rows,
+    local_to_utc,
+    map_event_types,
+    parse_numbers,
+    strip_blanks,
 )
 from lsc_utils.schema import DatasetError
 
@@ -124,7 +132,7 @@ def convert(
     with DatasetWriter(out_dir, INFO.meta(raw_path, name=name, inputs=files)) as writer:
         seen = writer.scratch_table("item_rows")
         for file in files:
-            for chunk in stream_csv_chunks(file, RAW_COLUMNS, chunk_rows):
+            for chunk in stream_csv_chunks(file, RAW_COLUMNS, chunk_rows, encoding_hint(None, SOURCE)):
                 events = build_events(chunk)
                 writer.append_rows("events", events)
                 seen.append(item_rows(chunk, events, offset))
@@ -137,30 +145,31 @@ def convert(
 
 def build_events(chunk: pd.DataFrame) -> pd.DataFrame:
     """Canonical events of one chunk (same order)."""
+    price, bad_price = parse_numbers(chunk["price"])
     return pd.DataFrame(
         {
             "user_id": normalize_integer_ids(chunk["user_id"]),
             "ts": local_to_utc(chunk["event_time"], "UTC", TIME_FORMATS),
-            "event_type": map_event_types(chunk["event_type"], RAW_EVENT_TYPES),
+            "event_type": flag_rows(map_event_types(chunk["event_type"], RAW_EVENT_TYPES), bad_price, "price"),
             "item_id": normalize_integer_ids(chunk["product_id"]),
-            "session_id": chunk["user_session"].str.strip(),
-            "price": to_number(chunk["price"]),
+            "session_id": strip_blanks(chunk["user_session"]),
+            "price": price,
         }
     )
 
 
 def item_rows(chunk: pd.DataFrame, events: pd.DataFrame, offset: int) -> pd.DataFrame:
     """Per event: user, item attributes, time and global row number (for the latest-row query)."""
-    code = chunk["category_code"].str.strip()
+    code = strip_blanks(chunk["category_code"])
     return pd.DataFrame(
         {
             "user_id": events["user_id"],
             "item_id": events["item_id"],
             "ts": events["ts"],
             "seq": np.arange(offset, offset + len(chunk), dtype=np.int64),
-            "category": code.fillna(chunk["category_id"].str.strip()),
+            "category": code.fillna(strip_blanks(chunk["category_id"])),
             "tags": code.str.replace(".", "|", regex=False),
-            "brand": chunk["brand"].str.strip(),
+            "brand": strip_blanks(chunk["brand"]),
             "list_price": events["price"],
         }
     )

@@ -17,7 +17,9 @@ Mapping
 -------
 * events: ``view`` -> ``view_item``, ``addtocart`` -> ``add_to_cart``, ``transaction`` -> ``pay``
   with ``order_id = transactionid``; ``user_id = visitorid``; other event values are kept raw (schema
-  flags them).
+  flags them; the vocabulary rule of :mod:`lsc_utils.datasets._raw`). ``ts`` from the Unix epoch
+  (milliseconds in the files; the unit is read from each value's magnitude, the epoch-unit rule).
+  Files must be UTF-8 (there is no encoding option).
 * items: every item of events or properties; ``category`` = the item's latest ``categoryid`` value;
   ``tags`` = the category's ancestor path from the root, ``|``-joined (``root|...|category``), when the
   tree is given.
@@ -43,15 +45,21 @@ from lsc_utils.datasets._common import (
     build_items,
     build_users,
     find_files,
-    map_event_types,
     normalize_integer_ids,
+    read_header_table,
     resolve_main_file,
     stream_csv_chunks,
-    to_number,
-    unix_to_utc,
     write_dataset,
 )
-from lsc_utils.io import read_csv, require_columns
+from lsc_utils.datasets._raw import (
+    encoding_hint,
+    epochs_to_utc,
+    map_event_types,
+    read_checked_csv,
+    strip_blanks,
+    to_number,
+)
+from lsc_utils.io import require_columns
 
 SOURCE = "retailrocket"
 EVENT_TYPES: tuple[str, ...] = ("view_item", "add_to_cart", "pay")
@@ -73,6 +81,7 @@ DESCRIPTION = (
     "about 4.5 months (values hashed); item categories from the item-property change log."
 )
 INFO = SourceInfo(source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION)
+HINT = encoding_hint(None, SOURCE)
 
 
 def convert(
@@ -119,9 +128,7 @@ def convert(
 
 def read_events(file: Path) -> pd.DataFrame:
     """``events.csv`` as text columns."""
-    raw = read_csv(file, dtype="str", engine="pyarrow")
-    require_columns(raw, EVENT_COLUMNS, file)
-    return raw
+    return read_header_table(file, EVENT_COLUMNS, HINT)
 
 
 def build_events(raw: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +136,7 @@ def build_events(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": normalize_integer_ids(raw["visitorid"]),
-            "ts": unix_to_utc(raw["timestamp"], "ms"),
+            "ts": epochs_to_utc(raw["timestamp"]),
             "event_type": map_event_types(raw["event"], RAW_EVENT_TYPES),
             "item_id": normalize_integer_ids(raw["itemid"]),
             "order_id": normalize_integer_ids(raw["transactionid"]),
@@ -141,19 +148,19 @@ def latest_categories(files: list[Path], chunk_rows: int) -> pd.Series:
     """The latest ``categoryid`` value per item over all property files (streamed)."""
     parts = []
     for file in files:
-        for chunk in stream_csv_chunks(file, PROPERTY_COLUMNS, chunk_rows):
-            rows = chunk.loc[chunk["property"].str.strip() == CATEGORY_PROPERTY, ["timestamp", "itemid", "value"]]
+        for chunk in stream_csv_chunks(file, PROPERTY_COLUMNS, chunk_rows, HINT):
+            rows = chunk.loc[strip_blanks(chunk["property"]) == CATEGORY_PROPERTY, ["timestamp", "itemid", "value"]]
             parts.append(rows)
     rows = pd.concat(parts, ignore_index=True)
     rows["t"] = to_number(rows["timestamp"])
     rows["item_id"] = normalize_integer_ids(rows["itemid"])
     rows = rows.sort_values(["item_id", "t"], kind="stable").drop_duplicates("item_id", keep="last")
-    return rows.set_index("item_id")["value"].str.strip()
+    return strip_blanks(rows.set_index("item_id")["value"])
 
 
 def read_tree(file: Path) -> pd.Series:
     """Parent category per category (null for roots)."""
-    raw = read_csv(file, dtype="str")
+    raw = read_checked_csv(file, HINT, dtype="str")
     require_columns(raw, TREE_COLUMNS, file)
     parents = normalize_integer_ids(raw["parentid"])
     return pd.Series(parents.to_numpy(), index=normalize_integer_ids(raw["categoryid"]).to_numpy()).dropna()

@@ -8,14 +8,19 @@ items in 9,439 categories, 2017-11-25 to 2017-12-03 China time), columns::
     user_id,item_id,category_id,behavior_type,timestamp
 
 ``behavior_type`` is ``pv`` (page view), ``cart``, ``fav`` or ``buy``; ``timestamp`` is Unix seconds.
-A first line whose ``timestamp`` field is not a number is read as a header and skipped.
+A first line is a header (skipped) only when its fields are these five column names (the header rule
+of :mod:`lsc_utils.datasets._raw`); any other first line is data, so a bad value in it is a row
+problem. The file must be UTF-8 (the adapter has no encoding option; the real file is ASCII).
 
 Mapping
 -------
 * events: ``pv`` -> ``view_item``, ``cart`` -> ``add_to_cart``, ``fav`` -> ``favorite``,
-  ``buy`` -> ``pay``; ``item_id`` kept; ``ts`` from the Unix seconds (stored UTC).
-* Any other behaviour value is kept as its raw text so that the schema flags the row as
-  ``out_of_vocabulary`` and cleaning quarantines it; when more than half of the rows read so far
+  ``buy`` -> ``pay``; ``item_id`` kept; ``ts`` from the Unix epoch, whose unit is read from each
+  value's magnitude (the epoch-unit rule: a re-export in milliseconds is not read as year 49,870).
+* Any other behaviour value is kept as its raw text (``out_of_vocabulary:<raw>`` when the raw text is
+  a canonical type, e.g. ``like``) so that the schema flags the row as ``out_of_vocabulary`` and
+  cleaning quarantines it; ids holding control characters are flagged by the writer; when more than
+  half of the rows read so far
   (checked after every chunk) have unknown values the file is not UserBehavior and the conversion
   raises :class:`~lsc_utils.schema.DatasetError`.
 * items: ``item_id`` with ``category`` = its ``category_id`` (the most frequent one when an item
@@ -44,15 +49,19 @@ from lsc_utils.datasets._common import (
     SourceInfo,
     add_scratch_users_and_items,
     check_chunk_rows,
-    first_line,
-    is_number,
-    map_event_types,
     read_text_chunks,
     resolve_single_file,
-    unix_to_utc,
+)
+from lsc_utils.datasets._raw import (
+    check_encoding,
+    encoding_hint,
+    epochs_to_utc,
+    first_line,
+    is_header,
+    map_event_types,
+    strip_blanks,
     unknown_share,
 )
-from lsc_utils.io import check_text_file
 from lsc_utils.schema import DatasetError
 
 SOURCE = "taobao"
@@ -112,8 +121,8 @@ def convert(
     """
     check_chunk_rows(chunk_rows, "taobao.convert")
     file = resolve_single_file(raw_path, ("UserBehavior*.csv", "*.csv"), "Taobao UserBehavior CSV")
-    check_text_file(file)
-    skip = 0 if is_number(first_line(file).split(",")[-1]) else 1
+    check_encoding(file, "utf-8", encoding_hint(None, SOURCE))
+    skip = 1 if is_header(first_line(file).split(","), RAW_COLUMNS) else 0
     rows = unknown = 0
     with DatasetWriter(out_dir, INFO.meta(file, name=name, inputs=[file])) as writer:
         seen = writer.scratch_table("user_item_category")
@@ -129,7 +138,7 @@ def convert(
                     {
                         "user_id": events["user_id"],
                         "item_id": events["item_id"],
-                        "category": chunk["category_id"].str.strip(),
+                        "category": strip_blanks(chunk["category_id"]),
                     }
                 )
             )
@@ -143,10 +152,10 @@ def build_events(chunk: pd.DataFrame) -> pd.DataFrame:
     """Canonical events of one chunk of raw rows (same row order)."""
     return pd.DataFrame(
         {
-            "user_id": chunk["user_id"].str.strip(),
-            "ts": unix_to_utc(chunk["timestamp"], "s"),
+            "user_id": strip_blanks(chunk["user_id"]),
+            "ts": epochs_to_utc(chunk["timestamp"]),
             "event_type": map_event_types(chunk["behavior_type"], BEHAVIOR_EVENT_TYPES),
-            "item_id": chunk["item_id"].str.strip(),
+            "item_id": strip_blanks(chunk["item_id"]),
         }
     )
 

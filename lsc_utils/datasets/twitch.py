@@ -6,7 +6,10 @@ The crawl took a snapshot of all live streams every 10 minutes for 43 days (6,14
 recorded the logged-in users in each chat. Two layouts are recognised by the first line:
 
 * original (``100k.csv``, ``full_a.csv.gz`` unpacked): headerless
-  ``user_id,stream_id,streamer_name,start,stop``; ``stream_id`` identifies one broadcast, ``start`` /
+  ``user_id,stream_id,streamer_name,start,stop`` (a first line that names these columns, or the
+  README's ``user_id, stream id, streamer name, start time, stop time``, is a header and skipped: the
+  header rule of :mod:`lsc_utils.datasets._raw`; any other first line is data); ``stream_id``
+  identifies one broadcast, ``start`` /
   ``stop`` are time-step indices. The published examples always have ``stop > start`` (e.g.
   ``5898,5899`` for a single sighting), so a row is read as the half-open interval ``[start, stop)``.
 * 2,000-user cut (``twitch105k_filterbubbles.csv``): header ``,user_id,streamer_name,start_time,
@@ -34,6 +37,7 @@ What the source cannot produce
 ------------------------------
 No purchases, items, gifts, likes, comments (only presence in the chat is recorded), real calendar
 time, or stops in the cut. Watch sessions shorter than 10 minutes may be missed by the crawl.
+Files must be UTF-8 (there is no encoding option).
 
 Licence: released by the authors for research (no formal licence); cite Rappaz, McAuley & Aberer (2021).
 """
@@ -48,14 +52,21 @@ import pandas as pd
 from lsc_utils.datasets._common import (
     SourceInfo,
     build_users,
-    first_line,
     most_frequent,
     read_text_columns,
     resolve_single_file,
-    to_number,
     write_dataset,
 )
-from lsc_utils.io import check_text_file, read_csv, require_columns
+from lsc_utils.datasets._raw import (
+    check_encoding,
+    encoding_hint,
+    first_line,
+    is_header,
+    read_checked_csv,
+    strip_blanks,
+    to_number,
+)
+from lsc_utils.io import require_columns
 from lsc_utils.schema import TIMESTAMP_DTYPE, DatasetError
 
 SOURCE = "twitch"
@@ -63,11 +74,15 @@ EVENT_TYPES: tuple[str, ...] = ("enter_room", "leave_room")
 """Canonical event types this source can produce."""
 
 ORIGINAL_COLUMNS = ["user_id", "stream_id", "streamer_name", "start", "stop"]
+README_COLUMNS = ["user_id", "stream id", "streamer name", "start time", "stop time"]
+"""The original layout's column names as the LiveRec README writes them."""
 CUT_COLUMNS = ["user_id", "streamer_name", "start_time", "community"]
 STEP = pd.Timedelta(minutes=10)
 """Length of one crawl time step."""
 DEFAULT_EPOCH = "2019-01-01T00:00:00Z"
 """Documented stand-in for the unpublished crawl start (time step 0)."""
+MAX_STEPS: float = 1e8
+"""Largest size of a time step index read (1,900 years of 10-minute steps); larger values are row problems."""
 DEFAULT_BROADCAST_GAP_STEPS: int = 48
 """Observed-step gap (8 hours) above which the cut's streamer activity starts a new broadcast."""
 LICENCE = "Research use as released by the authors (no formal licence); cite Rappaz, McAuley & Aberer (2021)"
@@ -78,6 +93,7 @@ DESCRIPTION = (
     "epoch is a documented stand-in, not the real crawl date."
 )
 INFO = SourceInfo(source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION)
+HINT = encoding_hint(None, SOURCE)
 
 
 def convert(
@@ -115,12 +131,13 @@ def convert(
             f"Got {broadcast_gap_steps!r} instead."
         )
     file = resolve_single_file(raw_path, ("*.csv",), "Twitch watch-log CSV")
-    check_text_file(file)
+    check_encoding(file, "utf-8", HINT)
     header = first_line(file).split(",")
-    if {"user_id", "streamer_name", "start_time"} <= set(header):
+    if {"user_id", "streamer_name", "start_time"} <= {h.strip() for h in header}:
         events, rooms = convert_cut(read_cut(file), start, broadcast_gap_steps)
     elif len(header) == len(ORIGINAL_COLUMNS):
-        events, rooms = convert_original(read_text_columns(file, ORIGINAL_COLUMNS), start)
+        skip = 1 if is_header(header, ORIGINAL_COLUMNS, README_COLUMNS) else 0
+        events, rooms = convert_original(read_text_columns(file, ORIGINAL_COLUMNS, skip), start)
     else:
         raise DatasetError(
             f"{file.name}: not a Twitch LiveRec file. Expected headerless {','.join(ORIGINAL_COLUMNS)} or a "
@@ -143,28 +160,35 @@ def parse_epoch(epoch: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def parse_steps(values: pd.Series) -> pd.Series:
+    """Time-step indices of raw text: whole numbers below :data:`MAX_STEPS` in size, else NaN (a row problem)."""
+    numbers = to_number(values)
+    whole = np.isfinite(numbers) & (numbers.abs() < MAX_STEPS) & (numbers == np.floor(numbers.fillna(0)))
+    return numbers.where(whole)
+
+
 def step_time(steps: pd.Series, epoch: pd.Timestamp) -> pd.Series:
-    """Timestamps of time-step indices (NaT for non-numbers)."""
-    numbers = to_number(steps)
+    """Timestamps of time-step indices (NaT for values that are not steps, see :func:`parse_steps`)."""
+    numbers = parse_steps(steps)
     return (epoch + pd.to_timedelta(numbers * 10, unit="min")).astype(TIMESTAMP_DTYPE)
 
 
 def read_cut(file: Path) -> pd.DataFrame:
     """The 2,000-user cut as text columns."""
-    raw = read_csv(file, dtype="str")
+    raw = read_checked_csv(file, HINT, dtype="str")
     require_columns(raw, CUT_COLUMNS, file)
     return raw
 
 
 def convert_cut(raw: pd.DataFrame, epoch: pd.Timestamp, gap_steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events and rooms of the cut layout (broadcasts split on observed-step gaps)."""
-    streamer = raw["streamer_name"].str.strip()
-    step = to_number(raw["start_time"])
+    streamer = strip_blanks(raw["streamer_name"])
+    step = parse_steps(raw["start_time"])
     first_step = broadcast_first_steps(streamer, step, gap_steps)
     room_id = (streamer + "@" + first_step.astype("Int64").astype("str")).where(first_step.notna(), pd.NA)
     events = pd.DataFrame(
         {
-            "user_id": raw["user_id"].str.strip(),
+            "user_id": strip_blanks(raw["user_id"]),
             "ts": step_time(raw["start_time"], epoch),
             "event_type": "enter_room",
             "room_id": room_id,
@@ -189,8 +213,8 @@ def broadcast_first_steps(streamer: pd.Series, step: pd.Series, gap_steps: int) 
 
 def convert_original(raw: pd.DataFrame, epoch: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events (enter + leave per row) and rooms (one per ``stream_id``) of the original layout."""
-    user = raw["user_id"].str.strip()
-    room = raw["stream_id"].str.strip()
+    user = strip_blanks(raw["user_id"])
+    room = strip_blanks(raw["stream_id"])
     enter = pd.DataFrame(
         {"user_id": user, "ts": step_time(raw["start"], epoch), "event_type": "enter_room", "room_id": room}
     )
@@ -199,12 +223,12 @@ def convert_original(raw: pd.DataFrame, epoch: pd.Timestamp) -> tuple[pd.DataFra
     )
     order = np.argsort(np.r_[np.arange(len(raw)) * 2, np.arange(len(raw)) * 2 + 1], kind="stable")
     events = pd.concat([enter, leave], ignore_index=True).iloc[order].reset_index(drop=True)
-    start = to_number(raw["start"])
-    stop = to_number(raw["stop"])
+    start = parse_steps(raw["start"])
+    stop = parse_steps(raw["stop"])
     per_row = pd.DataFrame(
         {
             "room_id": room,
-            "anchor_id": raw["streamer_name"].str.strip(),
+            "anchor_id": strip_blanks(raw["streamer_name"]),
             "step": pd.concat([start, stop], axis=1).max(axis=1),
             "first": start,
             "community": pd.Series(pd.NA, index=raw.index, dtype="str"),

@@ -5,10 +5,16 @@ Raw formats
 Three file kinds are recognised by their first line:
 
 * prepared session split (GRU4Rec preprocessing, e.g. ``yoochoose-clicks-100k_train_full.txt``):
-  tab-separated with header ``SessionId ItemId Time``; ``Time`` in Unix seconds (float);
+  tab-separated with header ``SessionId ItemId Time``; ``Time`` in Unix seconds (float; the unit is
+  read from each value's magnitude, the epoch-unit rule of :mod:`lsc_utils.datasets._raw`);
 * original clicks ``yoochoose-clicks.dat``: headerless CSV ``SessionId,Timestamp,ItemId,Category``
   with ISO-8601 UTC timestamps (``2014-04-07T10:51:09.277Z``);
 * original buys ``yoochoose-buys.dat``: headerless CSV ``SessionId,Timestamp,ItemId,Price,Quantity``.
+
+A clicks or buys file is recognised by the first of its first :data:`KIND_LINES` lines that has 4 or 5
+comma-separated fields with a ``T`` in the second, so a bad first line does not hide the file; a first
+line that names the columns above is a header (skipped; the header rule), any other is data. Files
+must be UTF-8 (there is no encoding option).
 
 Given a folder, every click and buy file in it is converted and concatenated in file-name order.
 When the folder holds the prepared ``*train_full*`` file, the ``*train_tr*`` and ``*train_valid*``
@@ -17,7 +23,9 @@ files (a re-split of the same rows) are skipped so that no click is counted twic
 Mapping
 -------
 * each click -> ``view_item``; each buy line -> ``pay`` with ``price`` and ``quantity`` as given
-  (the challenge data has lines with price and quantity 0; they are kept for cleaning);
+  (the challenge data has lines with price and quantity 0; they are kept for cleaning; a price or
+  quantity that is written but is not a number flags the line as ``invalid_price:pay`` /
+  ``invalid_quantity:pay``);
 * YooChoose has no user ids: each session is one anonymous user, ``user_id = "s<SessionId>"``, and
   the raw ``SessionId`` is kept as ``session_id``;
 * items: every item id; the original clicks' ``Category`` fills ``category`` when it is a category
@@ -43,17 +51,25 @@ from lsc_utils.datasets._common import (
     SourceInfo,
     build_items,
     build_users,
-    first_line,
     normalize_integer_ids,
-    parse_iso_utc,
     prefix_ids,
+    read_header_table,
     read_text_columns,
     resolve_input_files,
-    to_number,
-    unix_to_utc,
     write_dataset,
 )
-from lsc_utils.io import check_text_file, read_csv, require_columns
+from lsc_utils.datasets._raw import (
+    BOM,
+    check_encoding,
+    encoding_hint,
+    epochs_to_utc,
+    first_line,
+    flag_rows,
+    is_header,
+    parse_iso_utc,
+    parse_numbers,
+    strip_blanks,
+)
 from lsc_utils.schema import DatasetError
 
 SOURCE = "yoochoose"
@@ -77,6 +93,9 @@ INFO = SourceInfo(
     source=SOURCE, licence=LICENCE, timezone=TIMEZONE, event_types=EVENT_TYPES, description=DESCRIPTION, period=PERIOD
 )
 CANDIDATE_PATTERNS = ("*.txt", "*.tsv", "*.dat", "*.csv")
+KIND_LINES: int = 20
+"""Leading lines inspected to recognise a headerless clicks or buys file."""
+HINT = encoding_hint(None, SOURCE)
 SPLIT_DUPLICATES = ("train_tr", "train_valid")
 
 
@@ -134,23 +153,28 @@ def yoochoose_files(candidates: list[Path]) -> list[Path]:
 
 
 def file_kind(file: Path) -> str | None:
-    """``"prepared"``, ``"clicks"``, ``"buys"`` or None, from the file's first line."""
+    """``"prepared"``, ``"clicks"``, ``"buys"`` or None, from the file's first lines (see the module docstring)."""
     if file.stat().st_size == 0:
         return None
-    line = first_line(file)
-    if line.split("\t")[:3] == PREPARED_COLUMNS:
+    if [f.strip() for f in first_line(file).split("\t")[:3]] == PREPARED_COLUMNS:
         return "prepared"
-    fields = line.split(",")
-    if len(fields) == 4 and "T" in fields[1]:
-        return "clicks"
-    if len(fields) == 5 and "T" in fields[1]:
-        return "buys"
+    for line in leading_lines(file, KIND_LINES):
+        fields = line.split(",")
+        if len(fields) in (4, 5) and "T" in fields[1]:
+            return "clicks" if len(fields) == 4 else "buys"
     return None
+
+
+def leading_lines(file: Path, n: int) -> list[str]:
+    """The first ``n`` lines of a text file (any line break; undecodable bytes replaced; no byte-order mark)."""
+    with open(file, encoding="utf-8", errors="replace", newline="") as fh:
+        text = fh.read(1 << 16).removeprefix(BOM)
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:n]
 
 
 def read_file(file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Canonical events and item attributes of one YooChoose file."""
-    check_text_file(file)
+    check_encoding(file, "utf-8", HINT)
     kind = file_kind(file)
     if kind == "prepared":
         return read_prepared(file), pd.DataFrame(columns=["item_id"])
@@ -166,25 +190,30 @@ def read_file(file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def read_prepared(file: Path) -> pd.DataFrame:
     """Events of a prepared ``SessionId ItemId Time`` file."""
-    raw = read_csv(file, sep="\t", dtype="str", engine="pyarrow")
-    require_columns(raw, PREPARED_COLUMNS, file)
-    return session_events(raw["SessionId"], unix_to_utc(raw["Time"], "s"), "view_item", raw["ItemId"])
+    raw = read_header_table(file, PREPARED_COLUMNS, HINT, delimiter="\t")
+    return session_events(raw["SessionId"], epochs_to_utc(raw["Time"]), "view_item", raw["ItemId"])
 
 
 def read_clicks(file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events and item categories / brands of an original ``yoochoose-clicks.dat``."""
-    raw = read_text_columns(file, CLICK_COLUMNS)
+    raw = read_text_columns(file, CLICK_COLUMNS, header_rows(file, CLICK_COLUMNS))
     events = session_events(raw["SessionId"], parse_iso_utc(raw["Timestamp"]), "view_item", raw["ItemId"])
     return events, item_attributes(raw)
 
 
 def read_buys(file: Path) -> pd.DataFrame:
     """``pay`` events of an original ``yoochoose-buys.dat``."""
-    raw = read_text_columns(file, BUY_COLUMNS)
+    raw = read_text_columns(file, BUY_COLUMNS, header_rows(file, BUY_COLUMNS))
     events = session_events(raw["SessionId"], parse_iso_utc(raw["Timestamp"]), "pay", raw["ItemId"])
-    events["price"] = to_number(raw["Price"])
-    events["quantity"] = to_number(raw["Quantity"])
+    events["price"], bad_price = parse_numbers(raw["Price"])
+    events["quantity"], bad_quantity = parse_numbers(raw["Quantity"])
+    events["event_type"] = flag_rows(flag_rows(events["event_type"], bad_price, "price"), bad_quantity, "quantity")
     return events
+
+
+def header_rows(file: Path, columns: list[str]) -> int:
+    """1 when the file's first line names ``columns`` (the header rule), else 0."""
+    return 1 if is_header(first_line(file).split(","), columns) else 0
 
 
 def session_events(sessions: pd.Series, ts: pd.Series, event_type: str, items: pd.Series) -> pd.DataFrame:
@@ -203,7 +232,7 @@ def session_events(sessions: pd.Series, ts: pd.Series, event_type: str, items: p
 
 def item_attributes(raw: pd.DataFrame) -> pd.DataFrame:
     """Category or brand per item from the clicks' ``Category`` (the last value seen per item)."""
-    code = raw["Category"].str.strip()
+    code = strip_blanks(raw["Category"])
     items = pd.DataFrame({"item_id": normalize_integer_ids(raw["ItemId"]), "code": code})
     items = items.dropna(subset=["item_id"]).drop_duplicates("item_id", keep="last")
     code = items["code"]

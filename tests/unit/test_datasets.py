@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -792,3 +794,381 @@ def test_write_dataset_validates_every_table_and_needs_events(tmp_path: Path) ->
     with pytest.raises(DatasetError, match=r"the conversion produced no events table"):
         write_dataset(tmp_path / "none", meta, {"users": pd.DataFrame({"user_id": ["u1"]})})
     assert not (tmp_path / "none").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad inputs of issue #21: header lines, vocabularies, control characters, epoch units, encodings
+# --------------------------------------------------------------------------------------------------
+TAOBAO_ROWS = (RAW / "taobao" / "UserBehavior_fixture.csv").read_bytes()
+ONLINE_RETAIL_ROWS = (RAW / "online_retail" / "Online_Retail_fixture.csv").read_bytes()
+REES46_ROWS = (RAW / "rees46" / "2019-Oct.csv").read_bytes()
+RETAILROCKET_EVENTS = (RAW / "retailrocket" / "events.csv").read_bytes()
+MOVIELENS_RATINGS = (RAW / "movielens" / "u.data").read_bytes()
+CLEANING_KEY = b"issue-21-test-key-0123456789"
+TAOBAO_COLUMNS = ["user_id", "item_id", "category_id", "behavior_type", "timestamp"]
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One row of the bad-input table: raw files, conversion options and what must happen.
+
+    ``refused`` is a regex of the one-line DatasetError; otherwise the conversion must keep
+    ``events`` rows (nothing lost) and cleaning must quarantine event ``row`` with ``reason``
+    (``reason=None``: the row is kept, with timestamp ``ts`` and column ``values`` when given).
+    """
+
+    source: str
+    files: dict[str, bytes]
+    options: dict[str, object] = field(default_factory=dict)
+    refused: str | None = None
+    events: int | None = None
+    row: int = 0
+    reason: str | None = None
+    event_type: str | None = None
+    ts: str | None = None
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def replace_line(data: bytes, index: int, line: bytes) -> bytes:
+    """``data`` with its ``index``-th line replaced."""
+    lines = data.splitlines(keepends=True)
+    lines[index] = line + b"\n"
+    return b"".join(lines)
+
+
+BAD_INPUTS: dict[str, BadInput] = {
+    "taobao first row has a bad timestamp (not a header)": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 0, b"1,100,10,pv,abc")},
+        events=15,
+        reason="unparseable_ts",
+    ),
+    "taobao first row is text but not the documented header": BadInput(
+        "taobao",
+        {"UserBehavior.csv": b"user,item,category,behaviour,time\n" + TAOBAO_ROWS},
+        events=16,
+        reason="unparseable_ts",
+    ),
+    "taobao behaviour 'like' is not a Taobao code": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 2, b"1,101,10,like,1511544090")},
+        events=15,
+        row=2,
+        reason="out_of_vocabulary",
+        event_type="out_of_vocabulary:like",
+    ),
+    "taobao user id with a NUL byte": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 1, b"1\x002,100,10,pv,1511544080")},
+        events=15,
+        row=1,
+        reason="invalid_source_value",
+        event_type="invalid_user_id:view_item",
+    ),
+    "taobao item id with an escape character": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 1, b"1,\x1b[31m100,10,pv,1511544080")},
+        events=15,
+        row=1,
+        reason="invalid_source_value",
+        event_type="invalid_item_id:view_item",
+    ),
+    "taobao timestamp in milliseconds": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 0, b"1,100,10,pv,1511544070000")},
+        events=15,
+        ts="2017-11-24 17:21:10",
+    ),
+    "taobao timestamp in microseconds": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 0, b"1,100,10,pv,1511544070000000")},
+        events=15,
+        ts="2017-11-24 17:21:10",
+    ),
+    "taobao quote opened in the last field (would swallow the later lines)": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 3, b'1,101,10,cart,"1511544100')},
+        refused=r"UserBehavior\.csv: a quoted value in column 'timestamp' runs over a line break",
+    ),
+    "taobao Latin-1 bytes: the hint names no option taobao lacks": BadInput(
+        "taobao",
+        {"UserBehavior.csv": replace_line(TAOBAO_ROWS, 0, b"1,100,10,pv\xe9,1511544070")},
+        refused=r"UserBehavior\.csv: not valid UTF-8 text \(byte 0xe9 at offset 11\)\. Re-save the file as "
+        r"UTF-8: the taobao adapter reads UTF-8 only \(it has no encoding option\)\.$",
+    ),
+    "online_retail Latin-1 bytes: the hint names the real option": BadInput(
+        "online_retail",
+        {"retail.csv": ONLINE_RETAIL_ROWS.replace(b"LANTERN", b"LANT\xc9RN")},
+        refused=r"retail\.csv: not valid UTF-8 text .* pass its encoding: -o encoding=NAME \(CLI\) or "
+        r"encoding='NAME' \(Python\)",
+    ),
+    "online_retail unknown encoding name": BadInput(
+        "online_retail",
+        {"retail.csv": ONLINE_RETAIL_ROWS},
+        {"encoding": "klingon"},
+        refused=r"Unknown text encoding 'klingon'\. .*-o encoding=NAME",
+    ),
+    "online_retail first data row has one field more than the header": BadInput(
+        "online_retail",
+        {"retail.csv": replace_line(ONLINE_RETAIL_ROWS, 1, ONLINE_RETAIL_ROWS.splitlines()[1] + b",extra")},
+        refused=r"retail\.csv: a data row has more fields than the header",
+    ),
+    "online_retail unit price that is not a number": BadInput(
+        "online_retail",
+        {"retail.csv": ONLINE_RETAIL_ROWS.replace(b",2.55,", b",2.5x5,", 1)},
+        events=12,
+        reason="invalid_source_value",
+        event_type="invalid_price:pay",
+    ),
+    "online_retail lone-CR line breaks, an empty line, then a line starting with a comma": BadInput(
+        "online_retail",
+        {
+            "retail.csv": b"\r".join(ONLINE_RETAIL_ROWS.splitlines()[:2])
+            + b"\r\r,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom\r"
+        },
+        events=2,
+        row=1,
+        values={"item_id": "71053", "quantity": 6.0, "user_id": "17850"},
+    ),
+    "rees46 blank line before the header": BadInput(
+        "rees46", {"2019-Oct.csv": b"\n" + REES46_ROWS}, {"chunk_rows": 3}, events=8, row=6, ts="2019-10-01 00:00:08"
+    ),
+    "rees46 event type 'pay' is spelled canonical but is not a REES46 code": BadInput(
+        "rees46",
+        {"2019-Oct.csv": REES46_ROWS.replace(b"UTC,view,44600062", b"UTC,pay,44600062", 1)},
+        events=8,
+        reason="out_of_vocabulary",
+        event_type="out_of_vocabulary:pay",
+    ),
+    "retailrocket timestamp in seconds where milliseconds are documented": BadInput(
+        "retailrocket",
+        {"events.csv": RETAILROCKET_EVENTS.replace(b"1433221332117,", b"1433221332,", 1)},
+        events=10,
+        ts="2015-06-02 05:02:12",
+    ),
+    "jdata sex code 'M' is not a JData code (0, 1, 2)": BadInput(
+        "jdata",
+        {
+            "JData_Action_201602.csv": (RAW / "jdata" / "JData_Action_201602.csv").read_bytes(),
+            "JData_User_utf8.csv": (RAW / "jdata" / "JData_User_utf8.csv").read_bytes().replace(b"-1,0,1,", b"-1,M,1,"),
+        },
+        events=6,
+        row=2,
+    ),
+    "cdnow first line is data with a bad date (no header)": BadInput(
+        "cdnow",
+        {"CDNOW_master.txt": b" 00001 1997x101  1   11.77\n 00002 19970112  1   12.00\n"},
+        events=2,
+        reason="unparseable_ts",
+    ),
+    "cdnow dollar value that is not a number": BadInput(
+        "cdnow",
+        {"CDNOW_master.txt": b" 00001 19970101  1   11.77\n 00002 19970112  1   12.0O\n"},
+        events=2,
+        row=1,
+        reason="invalid_source_value",
+        event_type="invalid_price:pay",
+    ),
+    "movielens rating outside 1-5": BadInput(
+        "movielens",
+        {"u.data": MOVIELENS_RATINGS.replace(b"1\t2\t3\t", b"1\t2\t9\t", 1)},
+        events=8,
+        row=1,
+        reason="invalid_source_value",
+        event_type="invalid_quantity:view_item",
+    ),
+    "movielens timestamp in milliseconds": BadInput(
+        "movielens",
+        {"u.data": MOVIELENS_RATINGS.replace(b"\t874965758\n", b"\t874965758000\n", 1)},
+        events=8,
+        ts="1997-09-22 22:02:38",
+    ),
+    "yoochoose clicks whose first line has a bad timestamp": BadInput(
+        "yoochoose",
+        {"yoochoose-clicks.dat": b"1,2014-04-07 10:5x,214536502,0\n1,2014-04-07T10:54:09.868Z,214536500,0\n"},
+        events=2,
+        reason="unparseable_ts",
+    ),
+    "yoochoose prepared split with times in milliseconds": BadInput(
+        "yoochoose",
+        {"clicks_train_full.txt": b"SessionId\tItemId\tTime\n1\t214536502\t1396860669277\n"},
+        events=1,
+        ts="2014-04-07 08:51:09.277",
+    ),
+    "twitch original with the README's header line": BadInput(
+        "twitch",
+        {"watch.csv": b"user_id,stream id,streamer name,start time,stop time\n1,34347669376,grimnax,5415,5419\n"},
+        events=2,
+        ts="2019-02-07 14:30",
+    ),
+    "twitch original first row with a step that is not a number": BadInput(
+        "twitch",
+        {"watch.csv": b"1,34347669376,grimnax,x5415,5419\n1,34391109664,jtgtv,5869,5870\n"},
+        events=4,
+        reason="unparseable_ts",
+    ),
+    "jdata user file in GBK: the hint names user_encoding": BadInput(
+        "jdata",
+        {
+            "JData_Action_201602.csv": (RAW / "jdata" / "JData_Action_201602.csv").read_bytes(),
+            "JData_User_utf8.csv": (RAW / "jdata" / "JData_User_utf8.csv").read_text(encoding="utf-8").encode("gbk"),
+        },
+        refused=r"JData_User_utf8\.csv: not valid UTF-8 text .* -o user_encoding=NAME \(CLI\)",
+    ),
+    "generic Latin-1 file: the hint names the mapping's encoding key": BadInput(
+        "generic",
+        {"log.csv": "u,t,e\nJosé,1700000000,buy\n".encode("latin-1")},
+        {
+            "mapping": {
+                "tables": {
+                    "events": {
+                        "columns": {"user_id": "u", "ts": "t", "event_type": "e"},
+                        "timestamps": {"ts": {"unit": "auto"}},
+                        "event_values": {"buy": "pay"},
+                    }
+                }
+            }
+        },
+        refused=r"log\.csv: not valid UTF-8 text .* name its encoding in the mapping: 'tables\.<table>\.encoding'",
+    ),
+    "generic epoch milliseconds declared as seconds": BadInput(
+        "generic",
+        {"log.csv": b"u,t,e\na,1700000000000,buy\nb,1700000060000,buy\n"},
+        {
+            "mapping": {
+                "tables": {
+                    "events": {
+                        "columns": {"user_id": "u", "ts": "t", "event_type": "e"},
+                        "timestamps": {"ts": {"unit": "s"}},
+                        "event_values": {"buy": "pay"},
+                    }
+                }
+            }
+        },
+        refused=r"log\.csv: column 't': 2 of 2 epoch values have the magnitude of 'ms', not of the declared "
+        r"unit 's' \(rule: \|v\| < 1e11 is seconds",
+    ),
+}
+
+
+def convert_bad_input(case: BadInput, tmp_path: Path) -> tuple[Dataset, object]:
+    """Write the case's files, convert them (the single file, or the folder) and clean the result."""
+    from lsc_utils.cleaning import clean_dataset
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for file_name, content in case.files.items():
+        (folder / file_name).write_bytes(content)
+    raw = folder / next(iter(case.files)) if len(case.files) == 1 else folder
+    ds = run(case.source, raw, tmp_path / "out", **case.options)
+    return ds, clean_dataset(ds, CLEANING_KEY)
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_inputs_are_refused_in_one_line_or_kept_and_flagged(case: BadInput, tmp_path: Path) -> None:
+    if case.refused is not None:
+        with pytest.raises(DatasetError) as err:
+            convert_bad_input(case, tmp_path)
+        assert "\n" not in str(err.value)
+        assert re.search(case.refused, str(err.value)), str(err.value)
+        assert not (tmp_path / "out").exists()
+        return
+    ds, result = convert_bad_input(case, tmp_path)
+    events = ds["events"]
+    assert len(events) == case.events  # nothing lost: every data row is an event
+    ledger = result.ledger.set_index("table")
+    assert ledger.loc["events", "input_rows"] == case.events and ledger["balanced"].all()
+    quarantine = result.quarantine["events"].set_index("source_row")
+    if case.reason is None:
+        assert case.row not in quarantine.index
+    else:
+        assert quarantine.loc[case.row, "reason"] == case.reason
+    if case.event_type is not None:
+        assert events.loc[case.row, "event_type"] == case.event_type
+    if case.ts is not None:
+        assert events.loc[case.row, "ts"] == utc(case.ts)
+    for column, value in case.values.items():
+        assert events.loc[case.row, column] == value, column
+
+
+def test_jdata_unknown_sex_code_flags_the_user_not_the_events(tmp_path: Path) -> None:
+    case = BAD_INPUTS["jdata sex code 'M' is not a JData code (0, 1, 2)"]
+    ds, result = convert_bad_input(case, tmp_path)
+    assert ds["users"].set_index("user_id").loc["200002", "gender"] == "out_of_vocabulary:M"
+    assert result.quarantine["users"]["reason"].tolist() == ["invalid_gender"]
+
+
+def test_flagged_rows_are_counted_in_dataset_yaml(tmp_path: Path) -> None:
+    raw = tmp_path / "UserBehavior.csv"
+    raw.write_bytes(
+        replace_line(replace_line(TAOBAO_ROWS, 1, b"1\x002,100,10,pv,1511544080"), 2, b"\x1b,101,10,like,1511544090")
+    )
+    ds = run("taobao", raw, tmp_path / "out")
+    assert ds.meta["conversion"]["flagged_rows"] == [
+        {"table": "events", "column": "user_id", "problem": "control_characters", "count": 2},
+        {"table": "users", "column": "user_id", "problem": "control_characters", "count": 2},
+    ]
+    assert problems(ds)[("events", "event_type", "out_of_vocabulary")] == 3  # 'clk', 'like' and the NUL id
+    assert "flagged_rows" not in run("taobao", RAW / "taobao", tmp_path / "clean").meta["conversion"]
+
+
+def test_header_rule_and_epoch_rule_helpers() -> None:
+    from lsc_utils.datasets._raw import epoch_units, epochs_to_utc, is_header
+
+    assert is_header(["\ufeffUser ID", " item_id", "Category-Id", '"behavior_type"', "TIMESTAMP"], TAOBAO_COLUMNS)
+    assert not is_header(["1", "2", "3", "pv", "abc"], TAOBAO_COLUMNS)
+    assert not is_header(["user_id", "item_id", "category_id", "behavior_type"], TAOBAO_COLUMNS)
+    values = pd.Series(["1511544070", "1511544070000", "1511544070000000", "1511544070000000000", "x", None])
+    assert epoch_units(pd.to_numeric(values, errors="coerce")).tolist()[:5] == ["s", "ms", "us", "ns", None]
+    ts = epochs_to_utc(values)
+    assert (ts.iloc[:4] == utc("2017-11-24 17:21:10")).all() and ts.iloc[4:].isna().all()
+    declared = epochs_to_utc(pd.Series(["1511544070", "1511544070000", "1511544071"]), "s", "f.csv: column 't'")
+    assert declared.notna().tolist() == [True, False, True]  # the odd millisecond value is a row problem
+    with pytest.raises(DatasetError, match=r"Unknown epoch unit 'minutes'\. Expected auto or one of s, ms"):
+        epochs_to_utc(values, "minutes")
+
+
+ENCODING_CASES = {
+    "taobao": ("taobao", "UserBehavior_fixture.csv"),
+    "yoochoose": ("yoochoose/original", "yoochoose-clicks.dat"),
+    "jdata": ("jdata", "JData_Action_201602.csv"),
+    "online_retail": ("online_retail", "Online_Retail_fixture.csv"),
+    "cdnow": ("cdnow", "CDNOW_master.txt"),
+    "movielens": ("movielens", "u.data"),
+    "twitch": ("twitch/original", "twitch_100k_fixture.csv"),
+    "retailrocket": ("retailrocket", "events.csv"),
+    "rees46": ("rees46", "2019-Oct.csv"),
+}
+
+
+@pytest.mark.parametrize("source", sorted(ENCODING_CASES))
+def test_encoding_hints_name_only_options_the_adapter_has(source: str, tmp_path: Path) -> None:
+    folder, file_name = ENCODING_CASES[source]
+    shutil.copytree(RAW / folder, tmp_path / "raw")
+    raw = tmp_path / "raw" / file_name
+    lines = raw.read_bytes().splitlines(keepends=True)
+    raw.write_bytes(b"".join(lines[:2]) + lines[2].replace(b"1", b"\xe91", 1) + b"".join(lines[3:]))
+    with pytest.raises(DatasetError) as err:
+        convert(source, tmp_path / "raw", tmp_path / "out")
+    message = str(err.value)
+    assert f"{file_name}: not valid UTF-8 text" in message and "\n" not in message
+    named = set(re.findall(r"-o (\w+)=", message))
+    assert named <= set(source_options(source)), message
+    assert named or "has no encoding option" in message or "only the user file" in message
+
+
+def test_cli_keeps_a_first_row_with_a_bad_timestamp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lsc_utils.__main__ import main
+
+    raw = tmp_path / "first_bad.csv"
+    raw.write_bytes(replace_line(TAOBAO_ROWS, 0, b"999477,2200475,3607361,pv,abc"))
+    assert main(["convert", "--source", "taobao", "--input", str(raw), "--out", str(tmp_path / "ds")]) == 0
+    ds = load_dataset(tmp_path / "ds", strict=False)
+    assert ds.meta["conversion"]["rows"]["events"] == 15
+    assert problems(ds)[("events", "ts", "null_value")] == 1
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(ONLINE_RETAIL_ROWS.replace(b"LANTERN", b"LANT\xc9RN"))
+    out = ["--out", str(tmp_path / "or")]
+    assert main(["convert", "--source", "online_retail", "--input", str(latin), *out]) == 2
+    assert "-o encoding=NAME" in capsys.readouterr().err
+    assert main(["convert", "--source", "online_retail", "--input", str(latin), *out, "-o", "encoding=latin-1"]) == 0
