@@ -8,6 +8,10 @@ dataset folder) and, optionally, ``rooms``; pandas only holds the per-stay and p
 * :func:`room_concurrency` / :func:`concurrency_series` (``concurrency``): PCU, ACU and viewers per minute.
 * :func:`room_kpis` and :data:`KPI_DEFINITIONS` (``kpis``): PV, UV, watch time, CTR, CTOR, conversion,
   GMV, GPM, UV value, interaction rate, new followers.
+* :func:`retention_curve`, :func:`median_stay`, :func:`retention_at` (``retention``): Kaplan–Meier
+  survival of watch time (``scipy.stats.ecdf`` on censored data; stays cut by the room's end censored).
+* :func:`start_slots`, :func:`hour_of_week_table`, :func:`rank_groups` (``schedule``): best time to go
+  live and which groups hold viewers, ranked with within-group bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ from __future__ import annotations
 from lsc_utils.live._input import ACTIVITY_EVENTS, TableInput
 from lsc_utils.live.concurrency import CONCURRENCY_COLUMNS, SERIES_COLUMNS, concurrency_series, room_concurrency
 from lsc_utils.live.kpis import INTERACTION_EVENTS, KPI_DEFINITIONS, room_kpis
+from lsc_utils.live.retention import (
+    CENSORING_RULE,
+    COUNT_COLUMNS,
+    CURVE_COLUMNS,
+    HEARTBEAT_AS,
+    median_stay,
+    retention_at,
+    retention_curve,
+)
+from lsc_utils.live.schedule import WEEKDAY_NAMES, hour_of_week_table, rank_groups, start_slots
 from lsc_utils.live.stays import (
     CLOSING_RULES,
     DEFAULT_HEARTBEAT,
@@ -26,6 +40,17 @@ from lsc_utils.live.stays import (
 
 __all__ = [
     "ACTIVITY_EVENTS",
+    "CENSORING_RULE",
+    "COUNT_COLUMNS",
+    "CURVE_COLUMNS",
+    "HEARTBEAT_AS",
+    "WEEKDAY_NAMES",
+    "hour_of_week_table",
+    "median_stay",
+    "rank_groups",
+    "retention_at",
+    "retention_curve",
+    "start_slots",
     "CLOSING_RULES",
     "CONCURRENCY_COLUMNS",
     "DEFAULT_HEARTBEAT",
