@@ -205,7 +205,7 @@ def check_text_file(path: str | Path, encoding: str = "utf-8") -> Path:
             except UnicodeDecodeError as exc:
                 raise DatasetError(
                     f"{file}: not valid {encoding.upper()} text (byte 0x{chunk[exc.start]:02x} at offset "
-                    f"{offset + exc.start}). Re-save the file as {encoding.upper()} or pass its encoding."
+                    f"{offset + exc.start}). Re-save the file as {encoding.upper()}."
                 ) from None
             offset += len(chunk)
     return file

@@ -270,3 +270,12 @@ def test_csv_for_spreadsheets_neutralizes_formulas_but_not_numbers(tmp_path: Pat
     back = pd.read_csv(write_spreadsheet_csv(frame, tmp_path / "o.csv"), keep_default_na=False)
     assert back["text"].tolist() == ['\'=HYPERLINK("http://x")', "'+1 great", "'-bad", "'@SUM(A1)", "'\tx", "fine", ""]
     assert back["score"].tolist() == frame["score"].tolist()
+
+
+def test_the_encoding_hint_of_the_sentiment_command_names_no_option_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin = _bytes(tmp_path / "l.csv", "text\ncafé crème\n".encode("latin-1"))
+    assert main(["sentiment", "--input", str(latin), "--text-column", "text", "--out", str(tmp_path / "o.csv")]) == 2
+    line = _one_line(capsys)
+    assert "not valid UTF-8 text" in line and line.endswith("Re-save the file as UTF-8.") and "-o" not in line
