@@ -278,4 +278,4 @@ def test_the_encoding_hint_of_the_sentiment_command_names_no_option_it_lacks(
     latin = _bytes(tmp_path / "l.csv", "text\ncafé crème\n".encode("latin-1"))
     assert main(["sentiment", "--input", str(latin), "--text-column", "text", "--out", str(tmp_path / "o.csv")]) == 2
     line = _one_line(capsys)
-    assert "not valid UTF-8 text" in line and line.endswith("Re-save the file as UTF-8.") and "-o" not in line
+    assert "not valid UTF-8 text" in line and line.endswith("Re-save the file as UTF-8.") and " -o " not in line
