@@ -10,6 +10,8 @@ dataset folder) and, optionally, ``rooms``; pandas only holds the per-stay and p
   GMV, GPM, UV value, interaction rate, new followers.
 * :func:`retention_curve`, :func:`median_stay`, :func:`retention_at` (``retention``): Kaplan–Meier
   survival of watch time (``scipy.stats.ecdf`` on censored data; stays cut by the room's end censored).
+* :func:`detect_drops` (CUSUM, EWMA; online), :func:`detect_change_points` (ruptures Pelt/Binseg;
+  offline), :func:`evaluate_alerts` (``alerts``): sudden drops in per-minute series and their scoring.
 * :func:`start_slots`, :func:`hour_of_week_table`, :func:`rank_groups` (``schedule``): best time to go
   live and which groups hold viewers, ranked with within-group bootstrap intervals.
 """
@@ -17,6 +19,23 @@ dataset folder) and, optionally, ``rooms``; pandas only holds the per-stay and p
 from __future__ import annotations
 
 from lsc_utils.live._input import ACTIVITY_EVENTS, TableInput
+from lsc_utils.live.alerts import (
+    ALERT_COLUMNS,
+    BREAKPOINT_COLUMNS,
+    CHANGE_POINT_METHODS,
+    CHANGE_POINT_MODELS,
+    DEFAULT_CUSUM_H,
+    DEFAULT_CUSUM_K,
+    DEFAULT_EWMA_L,
+    DEFAULT_EWMA_LAMBDA,
+    DEFAULT_TOLERANCE,
+    DEFAULT_WINDOW,
+    DROP_METHODS,
+    detect_change_points,
+    detect_drops,
+    evaluate_alerts,
+    simulate_drop_study,
+)
 from lsc_utils.live.concurrency import CONCURRENCY_COLUMNS, SERIES_COLUMNS, concurrency_series, room_concurrency
 from lsc_utils.live.kpis import INTERACTION_EVENTS, KPI_DEFINITIONS, room_kpis
 from lsc_utils.live.retention import (
@@ -39,6 +58,21 @@ from lsc_utils.live.stays import (
 )
 
 __all__ = [
+    "ALERT_COLUMNS",
+    "BREAKPOINT_COLUMNS",
+    "CHANGE_POINT_METHODS",
+    "CHANGE_POINT_MODELS",
+    "DEFAULT_CUSUM_H",
+    "DEFAULT_CUSUM_K",
+    "DEFAULT_EWMA_L",
+    "DEFAULT_EWMA_LAMBDA",
+    "DEFAULT_TOLERANCE",
+    "DEFAULT_WINDOW",
+    "DROP_METHODS",
+    "detect_change_points",
+    "detect_drops",
+    "evaluate_alerts",
+    "simulate_drop_study",
     "ACTIVITY_EVENTS",
     "CENSORING_RULE",
     "COUNT_COLUMNS",
