@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -377,6 +379,22 @@ def simulate(
     check_size(params)
     out = Path(out_dir)
     _check_output_folder(out)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        _write_dataset(staging, params, progress)
+        if out.exists():
+            shutil.rmtree(out)  # an earlier dataset (check_output_folder allowed nothing else)
+        staging.rename(out)
+    except OSError as exc:  # name the folder the user asked for, not the staging one
+        raise OSError(exc.errno, exc.strerror, str(out)) from None
+    finally:
+        if staging.exists():  # interrupted or failed: no half-written dataset is left behind
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
+    """Generate every table, the truth files and ``dataset.yaml`` into ``out`` (a staging folder)."""
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
     world_seed, blocks_seed = np.random.SeedSequence(params.seed).spawn(2)
@@ -391,7 +409,6 @@ def simulate(
     _write_truth(truth, params, world, tables, dirty_rows, pii_values)
     _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
     _write_dataset_meta(out, params, counters)
-    return out
 
 
 def _check_output_folder(out: Path) -> None:

@@ -682,3 +682,21 @@ def test_command_line_refusal_is_one_line(tmp_path: Path, capsys: pytest.Capture
     assert status == 2 and err.count("\n") == 1
     assert err.startswith("lsc_utils: error: The 'n_days' parameter of simulate must be an int <= 3653")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_simulation_leaves_no_half_written_folder(tmp_path, monkeypatch) -> None:
+    from lsc_utils.simulate import writer
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "_write_customer_truth", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        writer.simulate(tmp_path / "ds", n_users=50, n_days=2, seed=1, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the dataset nor its staging folder
+    monkeypatch.undo()
+    first = writer.simulate(tmp_path / "ds", n_users=50, n_days=2, seed=1, progress=False)
+    again = writer.simulate(tmp_path / "ds", n_users=50, n_days=2, seed=1, progress=False)  # replaces it
+    assert (
+        first == again and (again / "dataset.yaml").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    )
