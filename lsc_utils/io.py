@@ -7,6 +7,7 @@ simulated datasets add a ``truth/`` folder with the planted ground truth.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,31 +184,46 @@ def write_meta(meta: dict[str, Any], folder: str | Path) -> None:
     Path(folder, META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def check_text_file(path: str | Path, encoding: str = "utf-8") -> Path:
+def check_text_file(path: str | Path, encoding: str = "utf-8", hint: str | None = None) -> Path:
     """Fail early and clearly on a missing, empty or wrongly encoded text file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    encoding : str, default "utf-8"
+        Python codec the file must decode with.
+    hint : str, optional
+        What the user can do, ending the encoding message (e.g. naming a command's real encoding
+        option); by default "Re-save the file as <ENCODING>."
 
     Raises
     ------
     DatasetError
-        Naming the file and the byte offset of the first undecodable byte.
+        Naming the file and the byte offset of the first undecodable byte (or a truncated end).
     """
     file = Path(path)
+    hint = hint or f"Re-save the file as {encoding.upper()}."
     if not file.is_file():
         raise DatasetError(f"{file}: file does not exist.")
     if file.stat().st_size == 0:
         raise DatasetError(f"{file}: file is empty.")
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
     with open(file, "rb") as fh:
-        offset = 0
-        decoder = __import__("codecs").getincrementaldecoder(encoding)()
         while chunk := fh.read(1 << 20):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 raise DatasetError(
                     f"{file}: not valid {encoding.upper()} text (byte 0x{chunk[exc.start]:02x} at offset "
-                    f"{offset + exc.start}). Re-save the file as {encoding.upper()}."
+                    f"{offset + exc.start}). {hint}"
                 ) from None
             offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{file}: not valid {encoding.upper()} text (truncated at the end). {hint}") from None
     return file
 
 

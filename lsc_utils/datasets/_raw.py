@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lsc_utils.constants import EVENT_TYPES as CANONICAL_EVENT_TYPES
-from lsc_utils.io import read_csv
+from lsc_utils.io import check_text_file, read_csv
 from lsc_utils.schema import TIMESTAMP_DTYPE, DatasetError
 
 UTF8_HINT = "Re-save the file as UTF-8."
@@ -423,27 +423,8 @@ def check_encoding(file: Path, encoding: str, hint: str) -> Path:
     DatasetError
         For an unknown codec name, a missing or empty file, or the first undecodable byte (with its offset).
     """
-    codec = check_codec(encoding, hint)
-    if not file.is_file():
-        raise DatasetError(f"{file}: file does not exist.")
-    if file.stat().st_size == 0:
-        raise DatasetError(f"{file}: file is empty.")
-    decoder = codecs.getincrementaldecoder(codec)()
-    offset = 0
-    with open(file, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise DatasetError(
-                    f"{file}: not valid {encoding.upper()} text (byte 0x{chunk[exc.start]:02x} at offset "
-                    f"{offset + exc.start}). {hint}"
-                ) from None
-            offset += len(chunk)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise DatasetError(f"{file}: not valid {encoding.upper()} text (truncated at the end). {hint}") from None
+    check_codec(encoding, hint)
+    check_text_file(file, str(encoding), hint)
     return file
 
 
