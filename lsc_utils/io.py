@@ -282,9 +282,9 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
             continue
         text = values.astype("string")
-        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).to_numpy(dtype=bool)
+        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
         if risky.any():
-            out[column] = values.astype(object).where(~risky, "'" + text.astype(object).where(risky, ""))
+            out[column] = values.astype(object).mask(risky, "'" + text)
     return out
 
 

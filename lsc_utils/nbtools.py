@@ -35,6 +35,20 @@ class UpstreamMissing(FileNotFoundError):
     """An output of an earlier notebook is absent from the run folder; the message names what to run."""
 
 
+def upstream_path(run_dir: str | Path, notebook: str, output: str) -> Path:
+    """Where a published output of a notebook lives in a run folder (whether or not it exists yet).
+
+    Raises
+    ------
+    KeyError
+        ``notebook`` or ``output`` is not part of :data:`UPSTREAM_OUTPUTS`.
+    """
+    if notebook not in UPSTREAM_OUTPUTS or output not in UPSTREAM_OUTPUTS[notebook]:
+        known = "; ".join(f"{nb}: {', '.join(outs)}" for nb, outs in UPSTREAM_OUTPUTS.items())
+        raise KeyError(f"No published output '{output}' of notebook '{notebook}' (known: {known}).")
+    return Path(run_dir) / notebook / UPSTREAM_OUTPUTS[notebook][output]
+
+
 def upstream(run_dir: str | Path, notebook: str, output: str) -> Path:
     """Path of a published output of an earlier notebook of the run, or a one-line error.
 
@@ -59,10 +73,7 @@ def upstream(run_dir: str | Path, notebook: str, output: str) -> Path:
     UpstreamMissing
         The output is absent: the message says which notebook to run first and how.
     """
-    if notebook not in UPSTREAM_OUTPUTS or output not in UPSTREAM_OUTPUTS[notebook]:
-        known = "; ".join(f"{nb}: {', '.join(outs)}" for nb, outs in UPSTREAM_OUTPUTS.items())
-        raise KeyError(f"No published output '{output}' of notebook '{notebook}' (known: {known}).")
-    path = Path(run_dir) / notebook / UPSTREAM_OUTPUTS[notebook][output]
+    path = upstream_path(run_dir, notebook, output)
     if not path.exists():
         raise UpstreamMissing(
             f"{path} is missing: run notebook {notebook} first "

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from lsc_utils.io import sha256_file
-from lsc_utils.nbtools import UPSTREAM_OUTPUTS
+from lsc_utils.nbtools import UPSTREAM_OUTPUTS, upstream_path
 from lsc_utils.runconfig import ConfigError, check_parameter, coerce_parameter, nearest, read_config
 from lsc_utils.runfolder import (
     MANIFEST,
@@ -127,7 +127,7 @@ def missing_upstream(spec: NotebookSpec, run_dir: Path, planned: set[str]) -> di
     for notebook, outputs in spec.requires.items():
         if notebook in planned:
             continue
-        absent = [o for o in outputs if not (run_dir / notebook / UPSTREAM_OUTPUTS[notebook][o]).exists()]
+        absent = [o for o in outputs if not upstream_path(run_dir, notebook, o).exists()]
         if absent:
             missing[notebook] = absent
     return missing

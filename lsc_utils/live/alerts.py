@@ -386,9 +386,9 @@ def _match_room(alert_min: np.ndarray, incident_min: np.ndarray, tolerance: int)
     takes the earliest unmatched alert within ``tolerance`` minutes of it."""
     used: set[int] = set()
     pairs = []
+    alert_order = np.argsort(alert_min, kind="stable")
     for j in np.argsort(incident_min, kind="stable"):
-        near = [i for i in np.argsort(alert_min, kind="stable") if i not in used]
-        near = [i for i in near if abs(alert_min[i] - incident_min[j]) <= tolerance]
+        near = [i for i in alert_order if i not in used and abs(alert_min[i] - incident_min[j]) <= tolerance]
         if near:
             used.add(near[0])
             pairs.append((near[0], j))

@@ -120,6 +120,16 @@ def _counts(rows: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
+def _checked_input(
+    stays: pd.DataFrame, by: Any, owner: str, confidence: Any, method: Any, heartbeat_as: str
+) -> tuple[list[str], float, pd.DataFrame]:
+    """The arguments every estimator shares, checked: group keys, confidence and the prepared stays."""
+    keys = _by_list(by)
+    confidence = _check_confidence(confidence, owner)
+    check_choice(method, "method", owner, CI_METHODS)
+    return keys, confidence, _prepare(stays, keys, owner, heartbeat_as)
+
+
 def _check_confidence(confidence: Any, owner: str) -> float:
     """``confidence`` as a float in (0, 1), else a ValueError."""
     if isinstance(confidence, bool) or not isinstance(confidence, int | float | np.floating) or not 0 < confidence < 1:
@@ -188,11 +198,7 @@ def retention_curve(
         A required column is missing, ``duration_s`` holds negative or non-finite values, or
         ``closed_by`` an unknown rule.
     """
-    owner = "retention_curve"
-    keys = _by_list(by)
-    confidence = _check_confidence(confidence, owner)
-    check_choice(method, "method", owner, CI_METHODS)
-    frame = _prepare(stays, keys, owner, heartbeat_as)
+    keys, confidence, frame = _checked_input(stays, by, "retention_curve", confidence, method, heartbeat_as)
     fixed = None if grid is None else np.unique(np.asarray(grid, dtype=float))
     parts = []
     for key, rows in _groups(frame, keys):
@@ -268,11 +274,7 @@ def median_stay(
     DatasetError
         As :func:`retention_curve`.
     """
-    owner = "median_stay"
-    keys = _by_list(by)
-    confidence = _check_confidence(confidence, owner)
-    check_choice(method, "method", owner, CI_METHODS)
-    frame = _prepare(stays, keys, owner, heartbeat_as)
+    keys, confidence, frame = _checked_input(stays, by, "median_stay", confidence, method, heartbeat_as)
     rows_out = []
     for key, rows in _groups(frame, keys):
         times = np.unique(rows["_t"].to_numpy())
@@ -331,10 +333,7 @@ def retention_at(
     owner = "retention_at"
     if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.number) or not seconds >= 0:
         raise ValueError(f"The 'seconds' parameter of {owner} must be a number >= 0. Got {seconds!r} instead.")
-    keys = _by_list(by)
-    confidence = _check_confidence(confidence, owner)
-    check_choice(method, "method", owner, CI_METHODS)
-    frame = _prepare(stays, keys, owner, heartbeat_as)
+    keys, confidence, frame = _checked_input(stays, by, owner, confidence, method, heartbeat_as)
     at = np.array([float(seconds)])
     rows_out = []
     for key, rows in _groups(frame, keys):
