@@ -412,6 +412,7 @@ def run_collection(
     run_dir = _resolve(out) if out else RUNS_DIR / str(config["name"])
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"--out {run_dir} is a file, not a folder.")
+    plan_parameters(specs, all_specs, config, data_dir, run_dir, params)  # a bad -p first: before upstream
     specs = resolve_upstream(specs, all_specs, run_dir, with_upstream)
     plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
     check_data_dir(data_dir)

@@ -279,3 +279,12 @@ def test_the_encoding_hint_of_the_sentiment_command_names_no_option_it_lacks(
     assert main(["sentiment", "--input", str(latin), "--text-column", "text", "--out", str(tmp_path / "o.csv")]) == 2
     line = _one_line(capsys)
     assert "not valid UTF-8 text" in line and line.endswith("Re-save the file as UTF-8.") and " -o " not in line
+
+
+def test_parameter_errors_come_before_missing_upstream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A clean checkout has no run folder: a bad -p must still be reported as such, not as missing upstream."""
+    out = tmp_path / "empty-run"
+    assert main(["run", "--only", "02", "--out", str(out), "-p", "K_MAX=true"]) == 2
+    line = _one_line(capsys)
+    assert "parameter K_MAX of 02_user_portraits must be int" in line, line
+    assert not out.exists()
