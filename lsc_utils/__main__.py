@@ -59,6 +59,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         discrimination=not args.no_discrimination,
         dirty=not args.no_dirty,
         progress=not args.quiet,
+        showcase_rooms=args.showcase_rooms,
     )
     print(f"dataset: {out}")
     return 0
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output dataset folder")
     sim.add_argument("--no-discrimination", action="store_true", help="no planted price discrimination")
     sim.add_argument("--no-dirty", action="store_true", help="no injected dirty rows")
+    sim.add_argument(
+        "--showcase-rooms", type=int, default=0, help="rooms given a guest audience with planted incidents (06)"
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_cmd_simulate)
 

@@ -75,6 +75,8 @@ PUBLISHED_TRUTH: tuple[str, ...] = (
     "comment_labels",
     "clv.yaml",
     "pricing.yaml",
+    "live_rooms",
+    "stays",
 )
 """Planted truths of a simulated dataset that later notebooks compare with, published by
 :func:`publish_truth` (user ids pseudonymized). The others stay with the raw data: ``canaries.json``

@@ -25,6 +25,7 @@ STATUSES = ("ok", "skipped")
 UPSTREAM_OUTPUTS: dict[str, dict[str, str]] = {
     "01_data_cleaning": {"clean": "clean", "quarantine": "quarantine", "truth": "truth"},
     "02_user_portraits": {"portraits": "tables/portraits.parquet", "persona_cards": "tables/persona_cards.csv"},
+    "05_comment_sentiment": {"comment_scores": "tables/comment_scores.parquet"},
 }
 """The run-folder contract: outputs a notebook publishes for later ones, by name -> path in its folder."""
 

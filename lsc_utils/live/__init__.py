@@ -12,6 +12,9 @@ dataset folder) and, optionally, ``rooms``; pandas only holds the per-stay and p
   survival of watch time (``scipy.stats.ecdf`` on censored data; stays cut by the room's end censored).
 * :func:`detect_drops` (CUSUM, EWMA; online), :func:`detect_change_points` (ruptures Pelt/Binseg;
   offline), :func:`evaluate_alerts` (``alerts``): sudden drops in per-minute series and their scoring.
+* :func:`minute_activity`, :func:`room_timeline`, :func:`product_slots`, :func:`replay_minute_activity`
+  (``timeline``): per-minute activity, one room's timeline, products on show, and a micro-batch
+  streaming replay equal to the batch result.
 * :func:`start_slots`, :func:`hour_of_week_table`, :func:`rank_groups` (``schedule``): best time to go
   live and which groups hold viewers, ranked with within-group bootstrap intervals.
 """
@@ -22,8 +25,13 @@ from lsc_utils.live._input import ACTIVITY_EVENTS, TableInput
 from lsc_utils.live.alerts import (
     ALERT_COLUMNS,
     BREAKPOINT_COLUMNS,
+    CHANGE_CUSUM_H,
+    CHANGE_CUSUM_K,
+    CHANGE_EWMA_L,
+    CHANGE_EWMA_LAMBDA,
     CHANGE_POINT_METHODS,
     CHANGE_POINT_MODELS,
+    CHANGE_WINDOW,
     DEFAULT_CUSUM_H,
     DEFAULT_CUSUM_K,
     DEFAULT_EWMA_L,
@@ -31,9 +39,11 @@ from lsc_utils.live.alerts import (
     DEFAULT_TOLERANCE,
     DEFAULT_WINDOW,
     DROP_METHODS,
+    detect_audience_drops,
     detect_change_points,
     detect_drops,
     evaluate_alerts,
+    minute_changes,
     simulate_drop_study,
 )
 from lsc_utils.live.concurrency import CONCURRENCY_COLUMNS, SERIES_COLUMNS, concurrency_series, room_concurrency
@@ -56,6 +66,13 @@ from lsc_utils.live.stays import (
     build_stays,
     summarize_stays,
 )
+from lsc_utils.live.timeline import (
+    ACTIVITY_COLUMNS,
+    minute_activity,
+    product_slots,
+    replay_minute_activity,
+    room_timeline,
+)
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -69,6 +86,13 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "DEFAULT_WINDOW",
     "DROP_METHODS",
+    "CHANGE_CUSUM_H",
+    "CHANGE_CUSUM_K",
+    "CHANGE_EWMA_L",
+    "CHANGE_EWMA_LAMBDA",
+    "CHANGE_WINDOW",
+    "detect_audience_drops",
+    "minute_changes",
     "detect_change_points",
     "detect_drops",
     "evaluate_alerts",
@@ -99,4 +123,9 @@ __all__ = [
     "room_concurrency",
     "room_kpis",
     "summarize_stays",
+    "ACTIVITY_COLUMNS",
+    "minute_activity",
+    "product_slots",
+    "replay_minute_activity",
+    "room_timeline",
 ]

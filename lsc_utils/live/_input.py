@@ -31,7 +31,12 @@ ACTIVITY_EVENTS: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t != "impress
 EVENT_COLUMNS: tuple[str, ...] = ("user_id", "room_id", "ts", "event_type")
 """Event columns every live-room analysis needs."""
 
-OPTIONAL_EVENT_COLUMNS: dict[str, str] = {"price": "DOUBLE", "quantity": "DOUBLE", "order_id": "VARCHAR"}
+OPTIONAL_EVENT_COLUMNS: dict[str, str] = {
+    "price": "DOUBLE",
+    "quantity": "DOUBLE",
+    "order_id": "VARCHAR",
+    "item_id": "VARCHAR",
+}
 """Event columns read when present (a typed NULL otherwise), with their SQL types."""
 
 ROOM_COLUMNS: tuple[str, ...] = ("room_id", "start_ts", "end_ts")

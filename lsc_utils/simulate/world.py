@@ -74,6 +74,7 @@ class SimulationParams:
     n_items: int
     n_anchors: int
     dirty_rates: dict[str, float]
+    showcase_rooms: int = 0
 
     @property
     def start_ms(self) -> int:
@@ -95,7 +96,7 @@ class SimulationParams:
             "n_items": self.n_items,
             "n_anchors": self.n_anchors,
             "dirty_rates": dict(self.dirty_rates),
-        }
+        } | ({"showcase_rooms": self.showcase_rooms} if self.showcase_rooms else {})
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from lsc_utils.checks import check_int
 from lsc_utils.constants import CHANNELS, DEFAULT_SESSION_GAP_MINUTES, EVENT_TYPES, SEED
 from lsc_utils.io import write_meta
+from lsc_utils.simulate.audience import guest_audience, live_rooms_truth, pick_showcase_rooms
 from lsc_utils.simulate.chains import transition_table
 from lsc_utils.simulate.customer_base import (
     GAMMA_GAMMA_TRUTH,
@@ -255,6 +256,7 @@ def check_params(
     n_items: int | None,
     n_anchors: int | None,
     dirty_rates: Mapping[str, float] | None,
+    showcase_rooms: int = 0,
 ) -> SimulationParams:
     """Validate the arguments of :func:`simulate` and fill derived defaults.
 
@@ -269,6 +271,7 @@ def check_params(
     check_int(n_days, "n_days", "simulate", 1)
     check_int(seed, "seed", "simulate", 0)
     check_int(chunk_events, "chunk_events", "simulate", 1000)
+    check_int(showcase_rooms, "showcase_rooms", "simulate", 0)
     for name, value in (("discrimination", discrimination), ("dirty", dirty)):
         if not isinstance(value, bool):
             raise ValueError(f"The '{name}' parameter of simulate must be a bool. Got {value!r} instead.")
@@ -311,6 +314,7 @@ def check_params(
         n_items=int(n_items),
         n_anchors=int(n_anchors),
         dirty_rates=rates,
+        showcase_rooms=int(showcase_rooms),
     )
 
 
@@ -328,6 +332,7 @@ def simulate(
     n_items: int | None = None,
     n_anchors: int | None = None,
     dirty_rates: Mapping[str, float] | None = None,
+    showcase_rooms: int = 0,
 ) -> Path:
     """Simulate a live-streaming-commerce platform and write a canonical dataset with planted truth.
 
@@ -362,6 +367,10 @@ def simulate(
         ``max(20, n_users // 40)``).
     dirty_rates : mapping of str to float, optional
         Override entries of :data:`DEFAULT_DIRTY_RATES`.
+    showcase_rooms : int, default 0
+        Rooms given a passive guest audience (logged entries and leaves) with planted incidents
+        (:mod:`lsc_utils.simulate.audience`; truth in ``truth/live_rooms.parquet`` and
+        ``truth/stays.parquet``); 0 leaves every table as without it.
 
     Returns
     -------
@@ -374,10 +383,24 @@ def simulate(
     >>> path = simulate("data/sim", n_users=3000, n_days=28, progress=False)  # doctest: +SKIP
     """
     params = check_params(
-        n_users, n_days, seed, start, discrimination, dirty, chunk_events, n_items, n_anchors, dirty_rates
+        n_users,
+        n_days,
+        seed,
+        start,
+        discrimination,
+        dirty,
+        chunk_events,
+        n_items,
+        n_anchors,
+        dirty_rates,
+        showcase_rooms,
     )
     check_size(params)
-    out = Path(out_dir)
+    return _write_atomically(Path(out_dir), params, progress)
+
+
+def _write_atomically(out: Path, params: SimulationParams, progress: bool) -> Path:
+    """Write the dataset into a staging folder beside ``out``, then rename it: never a half-written dataset."""
     _check_output_folder(out)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
@@ -397,13 +420,15 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     """Generate every table, the truth files and ``dataset.yaml`` into ``out`` (a staging folder)."""
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
-    world_seed, blocks_seed = np.random.SeedSequence(params.seed).spawn(2)
+    # a third child for the guest audience: the first two (and so every other table) do not change
+    world_seed, blocks_seed, audience_seed = np.random.SeedSequence(params.seed).spawn(3)
     world, tables = build_world(params, np.random.default_rng(world_seed))
     for name in ("users", "items", "rooms"):
         _write_frame(tables[name], out / f"{name}.parquet")
     counters = Counters()
+    guests = _showcase_audience(truth, params, world, np.random.default_rng(audience_seed))
     dirty_parts, pii_values, purchase_parts = _simulate_blocks(
-        out, truth, params, world, blocks_seed, counters, progress
+        out, truth, params, world, blocks_seed, counters, progress, guests
     )
     dirty_rows = pd.concat(dirty_parts, ignore_index=True)
     _write_truth(truth, params, world, tables, dirty_rows, pii_values)
@@ -455,6 +480,7 @@ def _simulate_blocks(
     blocks_seed: np.random.SeedSequence,
     counters: Counters,
     progress: bool,
+    guests: pa.Table | None = None,
 ) -> tuple[list[pd.DataFrame], list[pa.Array], list[dict[str, np.ndarray]]]:
     """Simulate the user blocks in order, each with its own child seed, streaming their tables to Parquet.
 
@@ -472,6 +498,8 @@ def _simulate_blocks(
         Running counters, updated by every block.
     progress : bool
         Show a tqdm progress bar over user blocks.
+    guests : pyarrow.Table or None
+        Guest-audience events appended after the user blocks (no sessions, no dirt).
 
     Returns
     -------
@@ -497,10 +525,28 @@ def _simulate_blocks(
             dirty_parts.append(block.dirty_rows)
             purchase_parts.append(block.purchases)
             pii_values.append(block.comment_pii.column("value").combine_chunks())
+        if guests is not None:
+            sinks["events"].add(guests)
+            counters.rows += guests.num_rows
     finally:
         for sink in sinks.values():
             sink.close()
     return dirty_parts, pii_values, purchase_parts
+
+
+def _showcase_audience(
+    truth: Path, params: SimulationParams, world: World, rng: np.random.Generator
+) -> pa.Table | None:
+    """Guest events of the showcase rooms (full events schema), their truth written to ``truth``."""
+    if not params.showcase_rooms:
+        return None
+    showcase = pick_showcase_rooms(world.room_start, world.room_end, params.showcase_rooms, rng)
+    events, stays = guest_audience(showcase, world.room_start, world.room_end, world.room_ids, rng)
+    _write_frame(live_rooms_truth(showcase, world.room_ids), truth / "live_rooms.parquet")
+    _write_frame(stays, truth / "stays.parquet")
+    n = events.num_rows
+    columns = {f.name: events[f.name] if f.name in events.column_names else pa.nulls(n, f.type) for f in EVENTS_SCHEMA}
+    return pa.table(columns, schema=EVENTS_SCHEMA)
 
 
 def _write_truth(
