@@ -36,6 +36,7 @@ OPTIONAL_EVENT_COLUMNS: dict[str, str] = {
     "quantity": "DOUBLE",
     "order_id": "VARCHAR",
     "item_id": "VARCHAR",
+    "channel": "VARCHAR",
 }
 """Event columns read when present (a typed NULL otherwise), with their SQL types."""
 

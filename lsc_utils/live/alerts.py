@@ -371,19 +371,21 @@ def detect_audience_drops(
 ) -> pd.DataFrame:
     """Online alerts of sudden audience losses: CUSUM and EWMA charts on :func:`minute_changes`.
 
-    :func:`detect_drops` on the ``change`` column with the ``CHANGE_*`` constants (a drop alerts when the
-    minute's net flow is far below the room's recent flows); ``baseline`` and ``level_after`` are then in
-    viewers per minute and ``drop`` is about the viewers lost at once. Rooms with ``window`` minutes or
-    fewer are left out (nothing to compare with).
+    :func:`detect_drops` on the ``change`` column with the ``CHANGE_*`` constants: a drop alerts when the
+    minute's net flow is far below the room's recent flows. ``statistic``, ``threshold``, ``z`` and
+    ``scale`` are in units of changes; ``baseline``, ``level_after``, ``drop``, ``drop_pct`` and the
+    context columns ``t-3 .. t+3`` are in the series' own unit (viewers): the median level over the
+    ``window`` minutes before the onset, the level at the alert's next minute (the loss is complete
+    by then), their difference and its share. Rooms with ``window`` minutes or fewer are left out.
 
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`ALERT_COLUMNS` (``t-3 .. t+3`` show the changes around the alert).
+        Columns of :data:`ALERT_COLUMNS`.
     """
     changes = minute_changes(series, column)
     long_enough = changes.groupby("room_id")["minute"].transform("size") > window
-    return detect_drops(
+    alerts = detect_drops(
         changes[long_enough],
         "change",
         methods=methods,
@@ -395,6 +397,25 @@ def detect_audience_drops(
         min_scale=1.0,
         context=context,
     )
+    return _in_levels(alerts, series, column, window, context)
+
+
+def _in_levels(alerts: pd.DataFrame, series: pd.DataFrame, column: str, window: int, context: int) -> pd.DataFrame:
+    """Rewrite the level columns of change alerts in the series' unit (see :func:`detect_audience_drops`)."""
+    alerts = alerts.copy()
+    levels = {room: part.sort_values("minute") for room, part in series.groupby("room_id", sort=False)}
+    for i, alert in alerts.iterrows():  # one row per alert, not per event
+        part = levels[alert["room_id"]]
+        minutes, x = part["minute"].to_numpy(), part[column].to_numpy(dtype="float64")
+        t, onset = np.searchsorted(minutes, alert["minute"]), np.searchsorted(minutes, alert["onset_minute"])
+        before = x[max(0, onset - window) : onset]
+        baseline = float(np.median(before)) if before.size else np.nan
+        after = float(x[min(t + 1, x.size - 1)])
+        alerts.loc[i, ["baseline", "level_after", "drop"]] = [baseline, after, baseline - after]
+        alerts.loc[i, "drop_pct"] = 100.0 * (baseline - after) / baseline if baseline else np.nan
+        for o in range(-context, context + 1):
+            alerts.loc[i, f"t{o:+d}"] = x[t + o] if 0 <= t + o < x.size else np.nan
+    return alerts
 
 
 def detect_change_points(

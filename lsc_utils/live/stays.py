@@ -57,6 +57,7 @@ STAY_COLUMNS_OUT: dict[str, str] = {
     "duration_s": "leave_ts - enter_ts in seconds",
     "closed_by": "rule that ended the stay: leave, heartbeat or room_end",
     "n_entries": "enter_room events merged into the stay (1 + reconnects)",
+    "channel": "channel of the stay's first logged entry (null when the events have no channel)",
 }
 """Data dictionary of :func:`build_stays` output."""
 
@@ -65,7 +66,7 @@ def _pieces_sql() -> str:
     """CTEs ``ordered``, ``pieces``, ``bounded`` and ``cut``: one row per entry with its end and closing rule."""
     return f"""
     ordered AS (
-        SELECT room_id, user_id, t, _row,
+        SELECT room_id, user_id, t, _row, channel,
                CASE event_type WHEN 'leave_room' THEN 0 WHEN 'enter_room' THEN 1 ELSE 2 END AS kind
         FROM ev WHERE event_type IN {sql_list(ACTIVITY_EVENTS)}),
     numbered AS (
@@ -74,17 +75,18 @@ def _pieces_sql() -> str:
         FROM ordered),
     pieces AS (
         SELECT room_id, user_id, piece, MIN(t) FILTER (WHERE kind = 1) AS enter_us,
-               MIN(t) FILTER (WHERE kind = 0) AS leave_us, MAX(t) AS last_us
+               MIN(t) FILTER (WHERE kind = 0) AS leave_us, MAX(t) AS last_us,
+               ANY_VALUE(channel) FILTER (WHERE kind = 1) AS channel
         FROM numbered WHERE piece > 0 GROUP BY room_id, user_id, piece),
     bounded AS (
-        SELECT p.room_id, p.user_id, p.piece, GREATEST(p.enter_us, r.start_us) AS enter_us,
+        SELECT p.room_id, p.user_id, p.piece, p.channel, GREATEST(p.enter_us, r.start_us) AS enter_us,
                COALESCE(p.leave_us, p.last_us + $heartbeat) AS natural_end,
                CASE WHEN p.leave_us IS NULL THEN 'heartbeat' ELSE 'leave' END AS natural_rule,
                LEAD(p.enter_us) OVER (PARTITION BY p.room_id, p.user_id ORDER BY p.piece) AS next_enter,
                r.end_us
         FROM pieces p LEFT JOIN rm r ON p.room_id = r.room_id),
     cut AS (
-        SELECT room_id, user_id, piece, enter_us, LEAST(natural_end, next_enter, end_us) AS end_cut,
+        SELECT room_id, user_id, piece, channel, enter_us, LEAST(natural_end, next_enter, end_us) AS end_cut,
                CASE WHEN LEAST(natural_end, next_enter, end_us) = natural_end THEN natural_rule
                     WHEN LEAST(natural_end, next_enter, end_us) = next_enter THEN 'reentry'
                     ELSE 'room_end' END AS closed_by
@@ -95,7 +97,8 @@ def _stays_sql() -> str:
     """The query of :func:`build_stays` (parameters ``$heartbeat`` and ``$gap`` in microseconds)."""
     return f"""WITH {_pieces_sql()},
     pieces_cut AS (
-        SELECT room_id, user_id, piece, enter_us, GREATEST(end_cut, enter_us) AS leave_us, closed_by FROM cut),
+        SELECT room_id, user_id, piece, channel, enter_us, GREATEST(end_cut, enter_us) AS leave_us, closed_by
+        FROM cut),
     flagged AS (
         SELECT *, CASE WHEN enter_us - LAG(leave_us) OVER w <= $gap THEN 0 ELSE 1 END AS is_new
         FROM pieces_cut WINDOW w AS (PARTITION BY room_id, user_id ORDER BY piece)),
@@ -104,11 +107,11 @@ def _stays_sql() -> str:
         FROM flagged),
     stays AS (
         SELECT room_id, user_id, MIN(enter_us) AS enter_us, MAX(leave_us) AS leave_us,
-               arg_max(closed_by, piece) AS closed_by, COUNT(*) AS n_entries
+               arg_max(closed_by, piece) AS closed_by, COUNT(*) AS n_entries, arg_min(channel, piece) AS channel
         FROM grouped GROUP BY room_id, user_id, stay)
     SELECT room_id, user_id, make_timestamp(enter_us)::TIMESTAMPTZ AS enter_ts,
            make_timestamp(leave_us)::TIMESTAMPTZ AS leave_ts,
-           (leave_us - enter_us) / {US_PER_SECOND} AS duration_s, closed_by, n_entries
+           (leave_us - enter_us) / {US_PER_SECOND} AS duration_s, closed_by, n_entries, channel
     FROM stays ORDER BY room_id, user_id, enter_ts"""
 
 

@@ -186,7 +186,7 @@ def replay_minute_activity(
     open_minutes = pd.DataFrame()
     with live_connection() as con:
         register_events(con, events, "replay_minute_activity")
-        reader = con.execute(
+        reader = con.sql(
             f"""SELECT room_id, t, event_type, {_gmv_cents_sql()} AS gmv_cents
             FROM ev WHERE TRUE{_room_filter(room_ids)} ORDER BY t, _row"""
         ).to_arrow_reader(batch_rows)

@@ -87,6 +87,13 @@ def test_guest_stays_follow_the_planted_level_and_drop() -> None:
     assert before == pytest.approx(200, rel=0.15) and after / before == pytest.approx(0.5, abs=0.1)
 
 
+def test_stays_carry_the_channel_of_their_first_entry() -> None:
+    events = _events().assign(channel=["search", None, None, None, "follow", None, None, None, None])
+    stays = live.build_stays(events).set_index("user_id")
+    assert stays.loc["u1", "channel"] == "search" and stays.loc["u2", "channel"] == "follow"
+    assert "channel" in live.STAY_COLUMNS_OUT and live.build_stays(_events())["channel"].isna().all()
+
+
 def test_showcase_rooms_leave_the_default_tables_unchanged(tmp_path: Path) -> None:
     from lsc_utils.simulate import simulate
 
@@ -116,5 +123,7 @@ def test_audience_drop_alerts_find_a_planted_drop_and_stay_quiet_without() -> No
     alerts = live.detect_audience_drops(series)
     assert set(alerts["room_id"]) == {"drop"}
     assert (alerts["minute"] - minutes[150]).abs().max() <= pd.Timedelta("3min")
+    assert alerts["baseline"].between(120, 180).all() and alerts["drop_pct"].between(35, 65).all()  # planted: 150, 50 %
+    assert (alerts["drop"] == alerts["baseline"] - alerts["level_after"]).all()
     changes = live.minute_changes(series)
     assert len(changes) == len(series) - 2 and changes["change"].notna().all()
