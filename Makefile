@@ -13,7 +13,7 @@ export OPENBLAS_NUM_THREADS := 1
 DEMO_KEY := lsc-lab-demo-key-synthetic-sample-only
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data run test test-unit test-notebooks nbval notebooks lint benchmark clean
+.PHONY: help venv data run live-study test test-unit test-notebooks nbval notebooks lint benchmark clean
 
 help: ## list the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ data: $(DATA)/dataset.yaml ## make the embedded default dataset (simulated, seed
 
 run: venv data ## execute every notebook on the default data and write outputs/runs/default/report.html
 	$(BIN)/python -m lsc_utils run --config $(CONFIG)
+
+LIVE_DATA := data/live_study
+
+$(LIVE_DATA)/dataset.yaml: | $(STAMP)
+	$(BIN)/python -m lsc_utils simulate --users 300 --days 7 --seed 42 --showcase-rooms 40 --out $(LIVE_DATA) --quiet
+
+live-study: venv $(LIVE_DATA)/dataset.yaml ## rooms with big guest audiences and planted drops: 01 + 06 with scored alerts
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(LIVE_DATA) --only 01,06 --out outputs/runs/live_study
 
 test: venv data ## the whole test suite: unit tests, notebook tests and nbval of the committed notebooks
 	$(MAKE) --no-print-directory test-unit test-notebooks nbval
@@ -58,4 +66,4 @@ benchmark: venv ## speed and memory benchmarks (by hand; results go to benchmark
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean: ## remove run outputs and the generated default dataset (keeps .venv)
-	rm -rf outputs/runs $(DATA)
+	rm -rf outputs/runs $(DATA) $(LIVE_DATA)
