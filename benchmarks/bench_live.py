@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 STAGES = ("room_kpis", "timelines", "replay", "pandas")
 
 
@@ -91,6 +93,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--showcase-rooms", type=int, default=40)
     parser.add_argument("--batch-rows", type=int, default=10_000)
+    parser.add_argument("--keep", help="keep the prepared events in this folder (reused when present)")
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--paths", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -99,11 +103,16 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        events, rooms, n = _prepare(args.events, args.showcase_rooms, Path(tmp))
+        folder = Path(args.keep or tmp)
+        if (folder / "events.parquet").exists():
+            events, rooms = folder / "events.parquet", folder / "data" / "rooms.parquet"
+            n = pq.ParquetFile(events).metadata.num_rows
+        else:
+            events, rooms, n = _prepare(args.events, args.showcase_rooms, folder)
         print(f"{n:,} events simulated and cast in {time.perf_counter() - start:.0f} s")
         print("| stage | wall (s) | peak RSS (GB) | result |")
         print("|---|---|---|---|")
-        for stage in STAGES:
+        for stage in args.stages.split(","):
             cmd = [sys.executable, __file__, "--stage", stage, "--paths", str(events), str(rooms)]
             cmd += ["--batch-rows", str(args.batch_rows)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)

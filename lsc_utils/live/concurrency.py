@@ -61,7 +61,7 @@ def _sweep_ctes() -> str:
     deltas AS (
         SELECT room_id, a AS t, 1 AS d FROM clipped UNION ALL SELECT room_id, b AS t, -1 AS d FROM clipped),
     running AS (
-        SELECT room_id, t, SUM(d) OVER (PARTITION BY room_id ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS c
+        SELECT room_id, t, d, SUM(d) OVER (PARTITION BY room_id ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS c
         FROM deltas)"""
 
 
@@ -79,24 +79,38 @@ def _concurrency_sql() -> str:
     ORDER BY w.room_id"""
 
 
+ROOMS_PER_QUERY: int = 2000
+"""Rooms whose per-minute series one DuckDB query builds: a 10M-event log has ~50k rooms and ~12M room
+minutes, and one query over all of them holds gigabytes before the first row is returned."""
+
+
 def _series_sql() -> str:
+    """Per-minute viewers from the step function of the sweep line, in time linear in stays + minutes.
+
+    ``seg`` keeps the positive-length steps ``[t, next change)`` with ``c`` viewers (the count after
+    every change at an instant); each step is cut at minute boundaries, so no stay is paired with every
+    minute of its room.
+    """
     m = US_PER_MINUTE
     return f"""WITH {_sweep_ctes()},
     grid AS (
         SELECT room_id, w0, w1, UNNEST(generate_series(w0 - (w0 % {m}), w1 - 1, {m})) AS m
         FROM win WHERE w1 > w0),
     part AS (SELECT room_id, m, GREATEST(m, w0) AS p0, LEAST(m + {m}, w1) AS p1 FROM grid),
-    overlap AS (
-        SELECT p.room_id, p.m, SUM(LEAST(c.b, p.p1) - GREATEST(c.a, p.p0)) AS watch_us,
-               COUNT(*) FILTER (WHERE c.a <= p.p0) AS at_start
-        FROM part p JOIN clipped c ON c.room_id = p.room_id AND c.a < p.p1 AND c.b > p.p0
-        GROUP BY p.room_id, p.m),
-    inner_peak AS (SELECT room_id, t - (t % {m}) AS m, MAX(c) AS peak FROM running GROUP BY ALL)
+    seg AS (
+        SELECT room_id, t AS a, c, LEAD(t) OVER (PARTITION BY room_id ORDER BY t, d, c * d) AS b FROM running),
+    pieces AS (
+        SELECT s.room_id, s.a, s.b, s.c, w.w0,
+               UNNEST(generate_series(s.a - (s.a % {m}), s.b - 1 - ((s.b - 1) % {m}), {m})) AS m
+        FROM seg s JOIN win w USING (room_id) WHERE s.b > s.a AND s.c > 0),
+    agg AS (
+        SELECT room_id, m, SUM(c * (LEAST(b, m + {m}) - GREATEST(a, m))) AS watch_us, MAX(c) AS peak,
+               MAX(CASE WHEN a <= GREATEST(m, w0) THEN c END) AS at_start
+        FROM pieces GROUP BY room_id, m)
     SELECT p.room_id, make_timestamp(p.m)::TIMESTAMPTZ AS minute, (p.p1 - p.p0) / {US_PER_SECOND} AS seconds,
-           COALESCE(o.at_start, 0) AS viewers_start,
-           GREATEST(COALESCE(o.at_start, 0), COALESCE(i.peak, 0)) AS viewers_peak,
-           CAST(COALESCE(o.watch_us, 0) AS DOUBLE) / (p.p1 - p.p0) AS viewers_avg
-    FROM part p LEFT JOIN overlap o USING (room_id, m) LEFT JOIN inner_peak i USING (room_id, m)
+           COALESCE(g.at_start, 0) AS viewers_start, COALESCE(g.peak, 0) AS viewers_peak,
+           CAST(COALESCE(g.watch_us, 0) AS DOUBLE) / (p.p1 - p.p0) AS viewers_avg
+    FROM part p LEFT JOIN agg g USING (room_id, m)
     ORDER BY p.room_id, p.m"""
 
 
@@ -143,5 +157,21 @@ def concurrency_series(stays: pd.DataFrame, rooms: TableInput | None = None) -> 
     with live_connection() as con:
         register_stays(con, stays, "concurrency_series")
         register_rooms(con, rooms, "concurrency_series")
-        out = con.execute(_series_sql()).fetchdf()
+        con.execute("ALTER VIEW st RENAME TO st_all")
+        con.execute("ALTER VIEW rm RENAME TO rm_all")
+        con.execute(
+            f"""CREATE TEMP TABLE room_part AS
+            SELECT room_id, (DENSE_RANK() OVER (ORDER BY room_id) - 1) // {ROOMS_PER_QUERY} AS part
+            FROM (SELECT room_id FROM st_all UNION SELECT room_id FROM rm_all)"""
+        )
+        n_parts = con.execute("SELECT COALESCE(MAX(part) + 1, 0) FROM room_part").fetchone()[0]
+        parts = []
+        for part in range(max(1, n_parts)):  # room groups in room_id order: the results concatenate sorted
+            for view, source in (("st", "st_all"), ("rm", "rm_all")):
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT x.* FROM {source} x
+                    WHERE x.room_id IN (SELECT room_id FROM room_part WHERE part = {part})"""
+                )
+            parts.append(con.execute(_series_sql()).fetchdf())
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return out.astype({"viewers_start": "int64", "viewers_peak": "int64"})

@@ -152,7 +152,13 @@ def _batch_activity(batch: pd.DataFrame) -> pd.DataFrame:
     for name, types in ACTIVITY_COUNTS.items():
         frame[name] = batch["event_type"].isin(types).astype("int64")
     frame["gmv_cents"] = batch["gmv_cents"].astype("int64")
-    return frame.groupby(["room_id", "m"], sort=False).sum()
+    return _sum_by_minute(frame)
+
+
+def _sum_by_minute(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts summed by ``room_id, m`` as plain columns (a MultiIndex would keep every room ever seen
+    in its levels, and aligning on it grows with the stream)."""
+    return frame.groupby(["room_id", "m"], sort=False, as_index=False).sum()
 
 
 def replay_minute_activity(
@@ -183,7 +189,7 @@ def replay_minute_activity(
     batch_rows = check_int(batch_rows, "batch_rows", "replay_minute_activity", minimum=1)
     emitted: list[pd.DataFrame] = []
     stats = []
-    open_minutes = pd.DataFrame()
+    open_minutes: pd.DataFrame | None = None
     with live_connection() as con:
         register_events(con, events, "replay_minute_activity")
         reader = con.sql(
@@ -194,9 +200,9 @@ def replay_minute_activity(
             start = time.perf_counter()
             frame = batch.to_pandas()
             part = _batch_activity(frame)
-            open_minutes = part if open_minutes.empty else open_minutes.add(part, fill_value=0).astype("int64")
+            open_minutes = part if open_minutes is None else _sum_by_minute(pd.concat([open_minutes, part]))
             newest = int(frame["t"].iloc[-1]) - int(frame["t"].iloc[-1]) % US_PER_MINUTE
-            closed = open_minutes.index.get_level_values("m") < newest
+            closed = (open_minutes["m"] < newest).to_numpy()
             emitted.append(open_minutes[closed])
             open_minutes = open_minutes[~closed]
             stats.append((number, len(frame), int(closed.sum()), 1000 * (time.perf_counter() - start)))
@@ -204,7 +210,7 @@ def replay_minute_activity(
     batches = pd.DataFrame(stats, columns=["batch", "events", "closed_minutes", "latency_ms"])
     if not stats:
         return minute_activity(events, room_ids), batches  # no event: the (empty) batch answer
-    activity = pd.concat(emitted).reset_index()
+    activity = pd.concat(emitted, ignore_index=True)
     activity["minute"] = pd.to_datetime(activity.pop("m"), unit="us", utc=True)
     activity = activity[list(ACTIVITY_COLUMNS)].sort_values(["room_id", "minute"], ignore_index=True)
     return activity.astype({c: "int64" for c in ACTIVITY_COLUMNS[2:]}), batches

@@ -304,3 +304,31 @@ def test_conversion_counts_only_buyers_who_entered_the_room() -> None:
     k = live.room_kpis(events, _rooms(0, 600)).iloc[0]
     assert (k["buyers"], k["viewer_buyers"], k["uv"]) == (2, 1, 2)
     assert k["conversion_rate"] == 1 / 2 and k["gmv"] == 280.0  # GMV keeps every payment in the room
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_series_equals_a_second_by_second_count(seed: int) -> None:
+    """Random integer-second stays (many ties) in a 10-minute room starting mid-minute."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 600, 80)
+    b = a + rng.integers(0, 200, 80)
+    series = live.concurrency_series(_stays(list(zip(a.tolist(), b.tolist(), strict=True))), _rooms(30, 630))
+    seconds = np.arange(30, 630)
+    present = ((a[None, :] <= seconds[:, None]) & (b[None, :] > seconds[:, None])).sum(axis=1)
+    minute = (seconds // 60) * 60
+    expected = pd.DataFrame({"m": minute, "n": present}).groupby("m")["n"].agg(["first", "max", "mean", "size"])
+    assert series["seconds"].tolist() == expected["size"].astype(float).tolist()
+    assert series["viewers_start"].tolist() == expected["first"].tolist()
+    assert series["viewers_peak"].tolist() == expected["max"].tolist()
+    np.testing.assert_allclose(series["viewers_avg"], expected["mean"], rtol=0, atol=1e-12)
+
+
+def test_series_in_room_groups_equals_one_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lsc_utils.live import concurrency
+
+    stays = pd.concat([_stays([(0, 90), (30, 40)], room) for room in ("r3", "r1", "r2")], ignore_index=True)
+    rooms = pd.concat([_rooms(0, 120, room) for room in ("r1", "r2", "r4")], ignore_index=True)
+    whole = live.concurrency_series(stays, rooms)
+    monkeypatch.setattr(concurrency, "ROOMS_PER_QUERY", 1)
+    pd.testing.assert_frame_equal(live.concurrency_series(stays, rooms), whole)
+    assert whole["room_id"].unique().tolist() == ["r1", "r2", "r3", "r4"]
