@@ -29,6 +29,12 @@ UPSTREAM_OUTPUTS: dict[str, dict[str, str]] = {
 }
 """The run-folder contract: outputs a notebook publishes for later ones, by name -> path in its folder."""
 
+OUTPUT_MARKER: str = ".lsc_notebook_output"
+"""File every notebook writes into its output folder, however it is executed (the runner, nbval,
+JupyterLab): a folder with it that no manifest lists was written by a notebook outside the runner
+(``make test``'s nbval, a JupyterLab session) and the runner may replace it; a folder the manifest lists
+keeps the strict rule (files the runner did not write stop the run)."""
+
 _context: dict[str, Path] = {}
 
 
@@ -101,6 +107,10 @@ def start_notebook(out_dir: str | Path) -> dict[str, Path]:
         Paths ``root``, ``figures``, ``tables``.
     """
     dirs = notebook_output_dirs(out_dir)
+    (dirs["root"] / OUTPUT_MARKER).write_text(
+        "Written by a notebook of LSC Lab (lsc_utils.nbtools.start_notebook): the runner may replace this folder.\n",
+        encoding="utf-8",
+    )
     _context.clear()
     _context.update(dirs)
     metrics_file(dirs["root"]).write_text("{}\n", encoding="utf-8")

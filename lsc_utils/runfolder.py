@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lsc_utils.nbtools import OUTPUT_MARKER
+
 MANIFEST = "manifest.json"
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 NOTEBOOK_STATUSES = ("pending", "running", "ok", "failed", "interrupted")
@@ -92,7 +94,9 @@ def check_replaceable(run_dir: Path, notebooks: list[str]) -> None:
         if folder.is_symlink() or not folder.is_dir():
             raise ForeignFiles(f"{folder} is not a folder this runner wrote: move it away or choose another --out.")
         known = _written_before(manifest, notebook)
-        foreign = [] if known is None else [f for f in folder_files(folder) if f not in known]
+        if known is None or (not known and (folder / OUTPUT_MARKER).is_file()):
+            continue  # started by the runner, or written by one of our notebooks outside it (nbval, JupyterLab)
+        foreign = [f for f in folder_files(folder) if f not in known]
         if foreign:
             shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
             raise ForeignFiles(

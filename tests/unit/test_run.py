@@ -332,3 +332,25 @@ def test_a_rerun_replaces_only_what_the_runner_wrote(tmp_path: Path) -> None:
     with pytest.raises(RunError, match=r"02_b holds 1 file\(s\) the runner did not write \(my_notes.txt\)"):
         run_collection(only="02", **kwargs)
     assert note.read_text() == "keep me"
+
+
+def test_a_folder_written_by_a_notebook_outside_the_runner_is_replaced(tmp_path: Path) -> None:
+    """`make test` (nbval) or JupyterLab writes outputs/runs/default without a manifest: `make run` still works."""
+    from lsc_utils import nbtools
+    from lsc_utils.run import run_collection
+
+    (tmp_path / "dataset.yaml").write_text("name: t\n")
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_notebook(nbs / "01_a.ipynb", "from lsc_utils import nbtools\nnbtools.start_notebook(OUT_DIR)")
+    run = tmp_path / "run"
+    nbtools.start_notebook(run / "01_a")  # as a notebook executed by nbval would
+    (run / "01_a" / "tables" / "t.csv").write_text("x\n1\n")
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\n")
+    run_collection(config_path=config, data=tmp_path, out=run, notebook_dir=nbs, progress=False)
+    assert not (run / "01_a" / "tables" / "t.csv").exists()
+    (tmp_path / "other" / "01_a").mkdir(parents=True)  # a folder no notebook marked is still refused
+    (tmp_path / "other" / "01_a" / "mine.txt").write_text("keep me")
+    with pytest.raises(RunError, match="did not write"):
+        run_collection(config_path=config, data=tmp_path, out=tmp_path / "other", notebook_dir=nbs, progress=False)
