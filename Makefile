@@ -13,7 +13,7 @@ export OPENBLAS_NUM_THREADS := 1
 DEMO_KEY := lsc-lab-demo-key-synthetic-sample-only
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data run live-study test test-unit test-notebooks nbval notebooks lint benchmark clean
+.PHONY: help venv data run live-study demand-study test test-unit test-notebooks nbval notebooks lint benchmark clean
 
 help: ## list the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,14 @@ $(LIVE_DATA)/dataset.yaml: | $(STAMP)
 
 live-study: venv $(LIVE_DATA)/dataset.yaml ## rooms with big guest audiences and planted drops: 01 + 06 with scored alerts
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(LIVE_DATA) --only 01,06 --out outputs/runs/live_study
+
+DEMAND_DATA := data/demand_study
+
+$(DEMAND_DATA)/dataset.yaml: | $(STAMP)
+	$(BIN)/python -m lsc_utils simulate --users 100 --days 84 --seed 42 --demand-study --out $(DEMAND_DATA) --quiet
+
+demand-study: venv $(DEMAND_DATA)/dataset.yaml ## market orders with planted demand, a hot category and live-day lift: 01 + 07 scored
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(DEMAND_DATA) --only 01,07 --out outputs/runs/demand_study
 
 test: venv data ## the whole test suite: unit tests, notebook tests and nbval of the committed notebooks
 	$(MAKE) --no-print-directory test-unit test-notebooks nbval

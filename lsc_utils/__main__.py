@@ -60,6 +60,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         dirty=not args.no_dirty,
         progress=not args.quiet,
         showcase_rooms=args.showcase_rooms,
+        demand_study=args.demand_study,
     )
     print(f"dataset: {out}")
     return 0
@@ -119,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-dirty", action="store_true", help="no injected dirty rows")
     sim.add_argument(
         "--showcase-rooms", type=int, default=0, help="rooms given a guest audience with planted incidents (06)"
+    )
+    sim.add_argument(
+        "--demand-study",
+        action="store_true",
+        help="add market orders with planted category demand and a hot category (07)",
     )
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_cmd_simulate)

@@ -77,6 +77,9 @@ PUBLISHED_TRUTH: tuple[str, ...] = (
     "pricing.yaml",
     "live_rooms",
     "stays",
+    "demand.yaml",
+    "demand_categories",
+    "demand_items",
 )
 """Planted truths of a simulated dataset that later notebooks compare with, published by
 :func:`publish_truth` (user ids pseudonymized). The others stay with the raw data: ``canaries.json``

@@ -75,6 +75,7 @@ class SimulationParams:
     n_anchors: int
     dirty_rates: dict[str, float]
     showcase_rooms: int = 0
+    demand_study: bool = False
 
     @property
     def start_ms(self) -> int:
@@ -85,18 +86,22 @@ class SimulationParams:
         return self.start_ms + self.n_days * DAY_MS
 
     def to_meta(self) -> dict[str, Any]:
-        return {
-            "n_users": self.n_users,
-            "n_days": self.n_days,
-            "seed": self.seed,
-            "start": self.start.strftime("%Y-%m-%d"),
-            "discrimination": self.discrimination,
-            "dirty": self.dirty,
-            "chunk_events": self.chunk_events,
-            "n_items": self.n_items,
-            "n_anchors": self.n_anchors,
-            "dirty_rates": dict(self.dirty_rates),
-        } | ({"showcase_rooms": self.showcase_rooms} if self.showcase_rooms else {})
+        return (
+            {
+                "n_users": self.n_users,
+                "n_days": self.n_days,
+                "seed": self.seed,
+                "start": self.start.strftime("%Y-%m-%d"),
+                "discrimination": self.discrimination,
+                "dirty": self.dirty,
+                "chunk_events": self.chunk_events,
+                "n_items": self.n_items,
+                "n_anchors": self.n_anchors,
+                "dirty_rates": dict(self.dirty_rates),
+            }
+            | ({"showcase_rooms": self.showcase_rooms} if self.showcase_rooms else {})
+            | ({"demand_study": True} if self.demand_study else {})
+        )
 
 
 @dataclass

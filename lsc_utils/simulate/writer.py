@@ -27,6 +27,7 @@ from lsc_utils.simulate.customer_base import (
     GAMMA_GAMMA_TRUTH,
     customer_base_truth,
 )
+from lsc_utils.simulate.demand import demand_truth_tables, market_events, simulate_market
 from lsc_utils.simulate.helpers import _format_ids, _format_ms_timestamps, _take_strings
 from lsc_utils.simulate.limits import check_days, check_size
 from lsc_utils.simulate.noise import build_bot_events, compose_comments, inject_dirty_rows
@@ -257,6 +258,7 @@ def check_params(
     n_anchors: int | None,
     dirty_rates: Mapping[str, float] | None,
     showcase_rooms: int = 0,
+    demand_study: bool = False,
 ) -> SimulationParams:
     """Validate the arguments of :func:`simulate` and fill derived defaults.
 
@@ -272,7 +274,7 @@ def check_params(
     check_int(seed, "seed", "simulate", 0)
     check_int(chunk_events, "chunk_events", "simulate", 1000)
     check_int(showcase_rooms, "showcase_rooms", "simulate", 0)
-    for name, value in (("discrimination", discrimination), ("dirty", dirty)):
+    for name, value in (("discrimination", discrimination), ("dirty", dirty), ("demand_study", demand_study)):
         if not isinstance(value, bool):
             raise ValueError(f"The '{name}' parameter of simulate must be a bool. Got {value!r} instead.")
     try:
@@ -315,6 +317,7 @@ def check_params(
         n_anchors=int(n_anchors),
         dirty_rates=rates,
         showcase_rooms=int(showcase_rooms),
+        demand_study=demand_study,
     )
 
 
@@ -333,6 +336,7 @@ def simulate(
     n_anchors: int | None = None,
     dirty_rates: Mapping[str, float] | None = None,
     showcase_rooms: int = 0,
+    demand_study: bool = False,
 ) -> Path:
     """Simulate a live-streaming-commerce platform and write a canonical dataset with planted truth.
 
@@ -371,6 +375,8 @@ def simulate(
         Rooms given a passive guest audience (logged entries and leaves) with planted incidents
         (:mod:`lsc_utils.simulate.audience`; truth in ``truth/live_rooms.parquet`` and
         ``truth/stays.parquet``); 0 leaves every table as without it.
+    demand_study : bool, default False
+        Add market orders with planted demand (:mod:`lsc_utils.simulate.demand`, ``truth/demand*``).
 
     Returns
     -------
@@ -383,18 +389,9 @@ def simulate(
     >>> path = simulate("data/sim", n_users=3000, n_days=28, progress=False)  # doctest: +SKIP
     """
     params = check_params(
-        n_users,
-        n_days,
-        seed,
-        start,
-        discrimination,
-        dirty,
-        chunk_events,
-        n_items,
-        n_anchors,
-        dirty_rates,
-        showcase_rooms,
-    )
+        n_users, n_days, seed, start, discrimination, dirty, chunk_events, n_items, n_anchors, dirty_rates,
+        showcase_rooms, demand_study,
+    )  # fmt: skip
     check_size(params)
     return _write_atomically(Path(out_dir), params, progress)
 
@@ -420,13 +417,16 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     """Generate every table, the truth files and ``dataset.yaml`` into ``out`` (a staging folder)."""
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
-    # a third child for the guest audience: the first two (and so every other table) do not change
-    world_seed, blocks_seed, audience_seed = np.random.SeedSequence(params.seed).spawn(3)
+    # a third child for the guest audience and a fourth for the market: the first two (and so every
+    # other table) do not change
+    world_seed, blocks_seed, audience_seed, market_seed = np.random.SeedSequence(params.seed).spawn(4)
     world, tables = build_world(params, np.random.default_rng(world_seed))
     for name in ("users", "items", "rooms"):
         _write_frame(tables[name], out / f"{name}.parquet")
     counters = Counters()
     guests = _showcase_audience(truth, params, world, np.random.default_rng(audience_seed))
+    market = _market_demand(truth, params, world, np.random.default_rng(market_seed))
+    guests = market if guests is None else (guests if market is None else pa.concat_tables([guests, market]))
     dirty_parts, pii_values, purchase_parts = _simulate_blocks(
         out, truth, params, world, blocks_seed, counters, progress, guests
     )
@@ -547,6 +547,28 @@ def _showcase_audience(
     n = events.num_rows
     columns = {f.name: events[f.name] if f.name in events.column_names else pa.nulls(n, f.type) for f in EVENTS_SCHEMA}
     return pa.table(columns, schema=EVENTS_SCHEMA)
+
+
+def _market_demand(truth: Path, params: SimulationParams, world: World, rng: np.random.Generator) -> pa.Table | None:
+    """Market order events of the demand study (full events schema), their truth written to ``truth``."""
+    if not params.demand_study:
+        return None
+    market = simulate_market(
+        params.start, params.n_days, world.item_category, world.room_category, world.room_start, world.room_end, rng
+    )
+    events = market_events(market["orders"], world.item_ids, world.item_price, world.room_ids, rng)
+    categories, items = demand_truth_tables(
+        params.start,
+        market["expected_categories"],
+        market["expected_items"],
+        market["is_live"],
+        world.item_category,
+        world.item_ids,
+    )
+    _write_frame(categories, truth / "demand_categories.parquet")
+    _write_frame(items, truth / "demand_items.parquet")
+    (truth / "demand.yaml").write_text(yaml.safe_dump(market["params"], sort_keys=False), encoding="utf-8")
+    return events.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA)
 
 
 def _write_truth(

@@ -38,6 +38,7 @@ TIERS: dict[str, str] = {
     "text": "analysis",
     "privacy": "analysis",
     "live": "analysis",
+    "forecast": "analysis",
     "run": "face",
     "runconfig": "face",
     "runfolder": "face",
