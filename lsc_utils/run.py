@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+import logging
 import platform
 import re
 import shutil
@@ -515,6 +516,9 @@ def _execute_all(
         manifest["status"] = "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
+        # the kernel died with the same Ctrl-C; nbclient's pending task then fails with DeadKernelError, and
+        # asyncio would log "Task exception was never retrieved" with a traceback when it is collected
+        logging.getLogger("asyncio").disabled = True
         raise RunInterrupted(interrupted_message(manifest, run_dir)) from None
     finally:
         bar.close()
