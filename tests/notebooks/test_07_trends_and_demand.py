@@ -107,3 +107,15 @@ def test_online_retail_config_shows_a_leaderboard_and_hot_products(shared_data: 
     total = board[board["series_group"] == "total"].set_index("model")
     assert total["mase"].min() < total.loc["SeasonalNaive", "mase"]
     assert len(m["hot_products"]) == 5
+
+
+@pytest.mark.realdata
+def test_taobao_nine_days_rank_trends_and_say_why_nothing_is_forecast(shared_data: Path, tmp_path: Path) -> None:
+    """Taobao UserBehavior covers 9 days: too short for weekly seasonal models; trends are still ranked."""
+    from lsc_utils.datasets import convert
+
+    data = convert("taobao", shared_data / "taobao_userbehavior" / "UserBehavior_head84k.csv", tmp_path / "tb")
+    metrics = run_notebook(NAME, tmp_path / "run", DATA_DIR=str(data), with_upstream=True)
+    assert metrics["status"] == "ok" and metrics["n_days"] <= 10
+    assert "forecasts" in metrics["skipped_sections"] and "leaderboard" not in metrics
+    assert len(metrics["trend_top3"]) == 3 and metrics["demand_event"] == "pay"
