@@ -39,6 +39,7 @@ TIERS: dict[str, str] = {
     "privacy": "analysis",
     "live": "analysis",
     "forecast": "analysis",
+    "targeting": "analysis",
     "run": "face",
     "runconfig": "face",
     "runfolder": "face",
