@@ -5,6 +5,7 @@ This is a leaf module: it imports only the standard library and numpy/pandas, so
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,22 @@ def check_choice(value: Any, name: str, owner: str, choices: Sequence[str]) -> s
             f"The '{name}' parameter of {owner} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
         )
     return str(value)
+
+
+def check_timezone(value: Any, name: str, owner: str) -> str:
+    """Return ``value`` if it is an IANA time-zone name (``'Asia/Shanghai'``), else raise a ValueError."""
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        ok = False
+    else:
+        ok = isinstance(value, str) and bool(value)
+    if not ok:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be an IANA time-zone name such as 'Asia/Shanghai'. "
+            f"Got {value!r} instead."
+        )
+    return value
 
 
 def check_positive(value: Any, name: str, owner: str) -> float:

@@ -8,16 +8,14 @@ Periods are cut in the dataset's time zone: a sale at 23:30 UTC is on the next d
 
 from __future__ import annotations
 
-import zoneinfo
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
-from lsc_utils.checks import DatasetError, check_choice
+from lsc_utils.checks import DatasetError, check_choice, check_timezone
 
 DEMAND_EVENTS: tuple[str, ...] = ("pay", "order")
 """Event types that carry demand, in order of preference: paid units where the log has payments."""
@@ -36,21 +34,6 @@ ADI_CUTOFF: float = 1.32
 """Average demand interval above which demand is intermittent (Syntetos, Boylan & Croston 2005)."""
 CV2_CUTOFF: float = 0.49
 """Squared coefficient of variation of demand sizes above which demand is erratic or lumpy."""
-
-
-def check_timezone(timezone: Any, owner: str) -> str:
-    """``timezone`` if it is an IANA time-zone name, else a ValueError naming the parameter."""
-    try:
-        zoneinfo.ZoneInfo(str(timezone))
-        ok = isinstance(timezone, str) and bool(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"The 'timezone' parameter of {owner} must be an IANA time-zone name such as 'Asia/Shanghai'. "
-            f"Got {timezone!r} instead."
-        )
-    return timezone
 
 
 def _sql_path(path: Path) -> str:
@@ -144,7 +127,7 @@ def demand_series(
     """
     check_choice(level, "level", "demand_series", LEVELS)
     check_choice(freq, "freq", "demand_series", tuple(FREQUENCIES))
-    check_timezone(timezone, "demand_series")
+    check_timezone(timezone, "timezone", "demand_series")
     path = _events_file(events)
     kind = event_type or demand_event_type(path)
     if kind is None:

@@ -16,14 +16,13 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lsc_utils.checks import DatasetError, check_int, missing_columns_error, require_columns
+from lsc_utils.checks import DatasetError, check_int, check_timezone, missing_columns_error, require_columns
 
 WEEKDAY_NAMES: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 """Short weekday names, index 0 = Monday (pandas ``day_of_week``)."""
@@ -33,22 +32,6 @@ HOUR_OF_WEEK_VALUES: tuple[str, ...] = ("uv", "gpm", "conversion_rate")
 
 BOOTSTRAP_CELLS: int = 2_000_000
 """Largest number of resampled values drawn at once by :func:`rank_groups` (bounds its memory)."""
-
-
-def _check_timezone(timezone: Any, owner: str) -> str:
-    """``timezone`` if it is an IANA time-zone name, else a ValueError."""
-    try:
-        zoneinfo.ZoneInfo(str(timezone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        ok = False
-    else:
-        ok = isinstance(timezone, str)
-    if not ok:
-        raise ValueError(
-            f"The 'timezone' parameter of {owner} must be an IANA time-zone name such as 'Asia/Shanghai'. "
-            f"Got {timezone!r} instead."
-        )
-    return timezone
 
 
 def _utc(values: pd.Series, column: str, table: str) -> pd.Series:
@@ -82,7 +65,7 @@ def start_slots(rooms: pd.DataFrame, timezone: str = "UTC") -> pd.DataFrame:
         ``room_id`` and both ``start_ts`` and ``enter_ts`` are missing, or the start is no timestamp.
     """
     owner = "start_slots"
-    timezone = _check_timezone(timezone, owner)
+    timezone = check_timezone(timezone, "timezone", owner)
     if not isinstance(rooms, pd.DataFrame):
         raise TypeError(f"The rooms table must be a pandas DataFrame. Got {type(rooms).__name__} instead.")
     column = "start_ts" if "start_ts" in rooms.columns else "enter_ts"
