@@ -140,3 +140,63 @@ def test_hillstrom_arm_effects_reproduce_the_published_figures(shared_data: Path
     assert ours == pytest.approx(sk.qini_auc_score(y[test], uplift, t[test]), rel=1e-9)
     random_qini = targeting.qini_auc_score(y[test], rng.random(test.sum()), t[test])
     assert ours > random_qini + 0.03, (ours, random_qini)
+
+
+def _tiny_events(tmp_path: Path, extra_rows: list[tuple] | None = None) -> Path:
+    rows = [
+        ("u1", "2026-03-01 10:00", "view_item", None, None),
+        ("u1", "2026-03-02 10:00", "add_to_cart", None, None),
+        ("u1", "2026-03-02 10:05", "pay", 10.0, 2.0),
+        ("u2", "2026-03-05 09:00", "enter_room", None, None),
+        ("u2", "2026-03-11 09:00", "pay", 5.0, None),  # in the label window
+        ("u1", "2026-03-20 09:00", "pay", 5.0, 1.0),  # after the label window
+    ] + (extra_rows or [])
+    frame = pd.DataFrame(rows, columns=["user_id", "ts", "event_type", "price", "quantity"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def test_propensity_features_use_only_the_past_and_the_label_only_the_window(tmp_path: Path) -> None:
+    from lsc_utils.targeting import propensity as pr
+
+    cutoff = pd.Timestamp("2026-03-10", tz="UTC")
+    frame = pr.propensity_frame(_tiny_events(tmp_path), cutoff, horizon_days=7).set_index("user_id")
+    assert frame.loc["u1", "orders"] == 1 and frame.loc["u1", "spend"] == 20.0 and frame.loc["u1", "carts"] == 1
+    assert frame.loc["u1", "recency_days"] == pytest.approx(7 + 14 / 24 - 5 / 1440)
+    assert frame.loc["u2", "room_entries"] == 1 and frame.loc["u2", "orders"] == 0
+    assert frame["buys"].to_dict() == {"u1": 0, "u2": 1}
+    # a burst of activity after the cutoff (the label period and later) changes no feature
+    later = [("u1", "2026-03-12 10:00", "view_item", None, None), ("u2", "2026-03-12 10:00", "add_to_cart", None, None)]
+    (tmp_path / "b").mkdir()
+    again = pr.propensity_frame(_tiny_events(tmp_path / "b", later), cutoff, horizon_days=7).set_index("user_id")
+    pd.testing.assert_frame_equal(again.drop(columns="buys"), frame.drop(columns="buys"))
+
+
+def test_a_leaky_extra_feature_is_refused_and_a_past_one_is_joined(tmp_path: Path) -> None:
+    from lsc_utils.targeting import propensity as pr
+
+    cutoff = pd.Timestamp("2026-03-10", tz="UTC")
+    frame = pr.propensity_frame(_tiny_events(tmp_path), cutoff, horizon_days=7)
+    leaky = pd.DataFrame({"user_id": ["u1", "u2"], "crm_score": [0.0, 1.0], "as_of": ["2026-03-15", "2026-03-15"]})
+    with pytest.raises(ValueError, match=r"\['crm_score'\]: 2 rows are known at or after the cutoff"):
+        pr.join_extra_features(frame, leaky, cutoff)
+    past = leaky.assign(as_of="2026-03-01")
+    assert pr.join_extra_features(frame, past, cutoff)["crm_score"].tolist() == [0.0, 1.0]
+
+
+def test_lift_by_decile_and_scores() -> None:
+    from lsc_utils.targeting import propensity as pr
+
+    rng = np.random.default_rng(0)
+    score = rng.random(1000)
+    y = (rng.random(1000) < score).astype(int)
+    table = pr.lift_by_decile(y, score)
+    assert table["users"].sum() == 1000 and table["cumulative_gain"].iloc[-1] == pytest.approx(1.0)
+    assert table["lift"].iloc[0] > 1.5 > table["lift"].iloc[-1]
+    metrics, reliability = pr.propensity_scores(y, {"p": score, "rank": score * 10})
+    metrics = metrics.set_index("ranking")
+    assert metrics.loc["p", "roc_auc"] == pytest.approx(metrics.loc["rank", "roc_auc"])
+    assert np.isnan(metrics.loc["rank", "brier"]) and set(reliability["ranking"]) == {"p"}
+    assert np.abs(reliability["predicted"] - reliability["observed"]).max() < 0.15
