@@ -104,6 +104,7 @@ def room_kpis(
     rooms: TableInput | None = None,
     heartbeat: Any = DEFAULT_HEARTBEAT,
     reconnect_gap: Any = DEFAULT_RECONNECT_GAP,
+    stays: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """KPIs of every live room (definitions in :data:`KPI_DEFINITIONS` and the module docstring).
 
@@ -117,6 +118,9 @@ def room_kpis(
         and rooms without events (all counts 0).
     heartbeat, reconnect_gap : str or timedelta
         Stay rules of :func:`lsc_utils.live.build_stays`.
+    stays : pandas.DataFrame, optional
+        Stays already built by :func:`lsc_utils.live.build_stays` from the same events and rules
+        (a notebook that shows them reuses them; ``heartbeat`` and ``reconnect_gap`` are then unused).
 
     Returns
     -------
@@ -133,7 +137,8 @@ def room_kpis(
     with live_connection() as con:
         register_events(con, events, "room_kpis")
         register_rooms(con, rooms, "room_kpis")
-        stays = stays_query(con, heartbeat, reconnect_gap)
+        if stays is None:
+            stays = stays_query(con, heartbeat, reconnect_gap)
         counts = con.execute(_counts_sql()).fetchdf()
     conc = room_concurrency(stays, rooms)
     with live_connection() as con:

@@ -127,3 +127,9 @@ def test_audience_drop_alerts_find_a_planted_drop_and_stay_quiet_without() -> No
     assert (alerts["drop"] == alerts["baseline"] - alerts["level_after"]).all()
     changes = live.minute_changes(series)
     assert len(changes) == len(series) - 2 and changes["change"].notna().all()
+
+
+def test_room_kpis_reuse_prebuilt_stays() -> None:
+    events = _events()
+    stays = live.build_stays(events)
+    pd.testing.assert_frame_equal(live.room_kpis(events, stays=stays), live.room_kpis(events))
