@@ -53,17 +53,23 @@ REASON_ORDER: tuple[str, ...] = (
 DEFAULT_VALID_FROM = "1990-01-01"
 """Earliest valid timestamp when a dataset declares no period."""
 
-TS_COLUMNS: dict[str, str] = {"events": "ts", "comments": "ts", "users": "signup_ts", "rooms": "start_ts"}
+TS_COLUMNS: dict[str, str] = {
+    "events": "ts",
+    "comments": "ts",
+    "exposures": "ts",
+    "users": "signup_ts",
+    "rooms": "start_ts",
+}
 """Timestamp column of each table checked against the valid period."""
 
-ACTIVITY_TABLES: tuple[str, ...] = ("events", "comments")
+ACTIVITY_TABLES: tuple[str, ...] = ("events", "comments", "exposures")
 """Tables whose timestamps must fall inside the observation period; the others (sign-ups, room
 starts) may precede it and are only checked for being absurd (before 2000 or after the period)."""
 
 PRIMARY_KEYS: dict[str, str] = {"users": "user_id", "items": "item_id", "rooms": "room_id", "comments": "comment_id"}
 """Tables whose id must be unique: later rows with an already-seen id are duplicates."""
 
-USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments")
+USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments", "exposures")
 """Tables whose ``user_id`` is replaced by a pseudonym."""
 
 PUBLISHED_TRUTH: tuple[str, ...] = (

@@ -33,8 +33,8 @@ CHANNELS: tuple[str, ...] = ("recommend_feed", "search", "follow", "share", "ad"
 GENDERS: tuple[str, ...] = ("F", "M", "unknown")
 """Canonical gender codes."""
 
-TABLES: tuple[str, ...] = ("users", "items", "rooms", "events", "comments")
-"""Canonical table names, one Parquet file each."""
+TABLES: tuple[str, ...] = ("users", "items", "rooms", "events", "comments", "exposures")
+"""Canonical table names, one Parquet file each (``exposures``: randomised campaign assignments, optional)."""
 
 PII_COLUMNS: tuple[str, ...] = ("name", "phone", "email")
 """Raw personal-data columns that may exist in ``users`` before cleaning only."""

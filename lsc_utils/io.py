@@ -1,7 +1,8 @@
 """Load and save canonical datasets, read raw text files safely, and lay out run folders.
 
 A canonical dataset is a folder holding ``dataset.yaml`` and one Parquet file per table present
-(``users.parquet``, ``items.parquet``, ``rooms.parquet``, ``events.parquet``, ``comments.parquet``);
+(``users.parquet``, ``items.parquet``, ``rooms.parquet``, ``events.parquet``, ``comments.parquet``,
+optionally ``exposures.parquet``);
 simulated datasets add a ``truth/`` folder with the planted ground truth.
 """
 

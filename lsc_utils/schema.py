@@ -115,8 +115,16 @@ SCHEMAS: dict[str, dict[str, ColumnSpec]] = {
         ColumnSpec("text", "str", required=True, nullable=False),
         ColumnSpec("lang", "str"),
     ),
+    "exposures": _spec(
+        ColumnSpec("user_id", "id", required=True, nullable=False),
+        ColumnSpec("campaign_id", "id", required=True, nullable=False),
+        ColumnSpec("arm", "str", required=True, nullable=False),
+        ColumnSpec("ts", "ts", required=True, nullable=False),
+        ColumnSpec("assignment_probability", "float", min_value=0),
+    ),
 }
-"""Canonical columns of every table (architecture guide, section 2)."""
+"""Canonical columns of every table (architecture guide, section 2). ``exposures`` holds one row per user
+and randomised campaign: the arm drawn (``control`` or a treatment), when, and with which probability."""
 
 EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"users": PII_COLUMNS}
 """Non-canonical columns a table may carry through coercion (raw PII before cleaning)."""
@@ -324,7 +332,7 @@ def validate_table(
     frame : pandas.DataFrame
         The table as read from its source (any dtypes).
     table : str
-        Canonical table name (``users``, ``items``, ``rooms``, ``events``, ``comments``).
+        Canonical table name (``users``, ``items``, ``rooms``, ``events``, ``comments``, ``exposures``).
     file : str
         File name used in messages.
     strict : bool, default True

@@ -319,3 +319,33 @@ def test_default_sample_bot_results_are_those_of_the_committed_notebook(default_
         "duplicate": 1854,
         "bot_user": 1868,
     }
+
+
+def test_exposures_are_validated_pseudonymized_and_quarantined_like_events(tmp_path) -> None:
+    events, _ = _planted_events()
+    exposures = pd.DataFrame(
+        {
+            "user_id": ["u0", "u1", None, "u3"],
+            "campaign_id": ["c1", "c1", "c1", "c1"],
+            "arm": ["control", "coupon", "coupon", "coupon"],
+            "ts": ["2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z", "2027-01-01T00:00:00Z"],
+            "assignment_probability": [0.5, 0.5, 0.5, 0.5],
+        }
+    )
+    save_dataset(
+        Dataset(
+            {"name": "t", "timezone": "UTC", "period": {"start": "2026-03-01", "end": "2026-03-31"}},
+            {"events": events, "exposures": exposures},
+        ),
+        tmp_path,
+    )
+    raw = load_dataset(tmp_path, strict=False)
+    assert (tmp_path / "exposures.parquet").is_file() and "exposures" in raw.tables
+    result = cleaning.clean_dataset(raw, KEY)
+    kept = result.dataset["exposures"]
+    assert len(kept) == 2 and kept["user_id"].str.fullmatch(r"u_[0-9a-f]{16}").all()
+    clean_events = result.dataset["events"]
+    u0 = pseudonymize(pd.Series(["u0"]), KEY).iloc[0]
+    assert u0 in set(kept["user_id"]) and u0 in set(clean_events["user_id"])  # one pseudonym across tables
+    reasons = sorted(result.quarantine["exposures"]["reason"])
+    assert reasons == ["null_id", "ts_out_of_range"]
