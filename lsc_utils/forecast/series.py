@@ -92,6 +92,7 @@ def demand_series(
     timezone: str = "UTC",
     event_type: str | None = None,
     end: pd.Timestamp | None = None,
+    room_units: bool = False,
 ) -> pd.DataFrame:
     """Units and GMV per series and period, zero-filled on one calendar for every series.
 
@@ -113,12 +114,14 @@ def demand_series(
     end : Timestamp, optional
         End of the observed period (exclusive, e.g. ``dataset.yaml``'s ``period.end``): a last period
         that it cuts short is dropped, so a half-observed day is not read as a fall in demand.
+    room_units : bool, default False
+        Also return ``room_y``, the units sold inside a live room (0 when the events have no ``room_id``).
 
     Returns
     -------
     pandas.DataFrame
-        ``unique_id, ds, y, gmv``: ``y`` units (quantity, 1 where missing), ``gmv`` units x paid
-        price (0 where the price is missing), sorted by series and period.
+        ``unique_id, ds, y, gmv`` (and ``room_y``): ``y`` units (quantity, 1 where missing), ``gmv``
+        units x paid price (0 where the price is missing), sorted by series and period.
 
     Raises
     ------
@@ -144,36 +147,39 @@ def demand_series(
         ts = "e.ts" if "TIME ZONE" in cols.get("ts", "").upper() else "timezone('UTC', CAST(e.ts AS TIMESTAMP))"
         units = "COALESCE(CAST(e.quantity AS DOUBLE), 1.0)" if "quantity" in cols else "1.0"
         price = "CAST(e.price AS DOUBLE)" if "price" in cols else "NULL"
+        room_sum = f"COALESCE(SUM({units}) FILTER (WHERE e.room_id IS NOT NULL), 0.0)" if "room_id" in cols else "0.0"
         query = f"""
             SELECT {key} AS unique_id,
                    CAST(date_trunc('{FREQUENCIES[freq]}', {ts}) AS TIMESTAMP) AS ds,
                    SUM({units}) AS y,
-                   SUM(COALESCE({price} * {units}, 0.0)) AS gmv
+                   SUM(COALESCE({price} * {units}, 0.0)) AS gmv,
+                   {room_sum} AS room_y
             FROM read_parquet({_sql_path(path)}) e {join}
             WHERE e.event_type = '{kind}' AND e.ts IS NOT NULL
             GROUP BY ALL
             ORDER BY unique_id, ds
         """
         frame = con.execute(query).df()
-    return _zero_filled(frame, freq, end, timezone)
+    filled = _zero_filled(frame, freq, end, timezone)
+    return filled if room_units else filled.drop(columns="room_y")
 
 
 def _zero_filled(frame: pd.DataFrame, freq: str, end: pd.Timestamp | None, timezone: str) -> pd.DataFrame:
     """Every series on the common calendar (zeros where nothing sold), the short last period dropped."""
     if frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in SERIES_COLUMNS}).astype(
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in (*SERIES_COLUMNS, "room_y")}).astype(
             {"unique_id": "str", "ds": "datetime64[us]"}
         )
     frame["ds"] = pd.to_datetime(frame["ds"]).astype("datetime64[us]")
     frame["unique_id"] = frame["unique_id"].astype("str")
     filled = fill_gaps(frame, freq=freq, start="global", end="global", id_col="unique_id", time_col="ds")
-    filled[["y", "gmv"]] = filled[["y", "gmv"]].fillna(0.0)
+    filled[["y", "gmv", "room_y"]] = filled[["y", "gmv", "room_y"]].fillna(0.0)
     if end is not None:
         end = pd.Timestamp(end)  # a date without zone is a local date of the dataset
         local_end = (end.tz_convert(timezone) if end.tzinfo is not None else end).tz_localize(None)
         period = pd.Timedelta(1, unit="D" if freq == "D" else "h")
         filled = filled[filled["ds"] + period <= local_end]
-    return filled.sort_values(["unique_id", "ds"], ignore_index=True)[list(SERIES_COLUMNS)]
+    return filled.sort_values(["unique_id", "ds"], ignore_index=True)[[*SERIES_COLUMNS, "room_y"]]
 
 
 def series_summary(series: pd.DataFrame) -> pd.DataFrame:
@@ -222,31 +228,10 @@ def item_live_days(
         has_rooms = "room_id" in _columns(con, path)
     if not has_rooms:
         return pd.DataFrame(columns=["item_id", "category", "ds", "units", "live"])
-    kind = event_type or demand_event_type(path)
-    total = demand_series(path, level="item", freq="D", timezone=timezone, event_type=kind, end=end)
-    in_room = _room_units(path, timezone, kind)
-    frame = total.merge(in_room, on=["unique_id", "ds"], how="left")
-    frame["live"] = frame["room_units"].fillna(0.0) > 0
+    frame = demand_series(path, level="item", timezone=timezone, event_type=event_type, end=end, room_units=True)
+    # sales without an item id form the series "(unknown)", which is no item: never a live day of one
+    frame["live"] = (frame["room_y"] > 0) & (frame["unique_id"] != UNKNOWN_ID)
     frame = frame.rename(columns={"unique_id": "item_id", "y": "units"})
     frame["category"] = frame["item_id"].map(items.drop_duplicates("item_id").set_index("item_id")["category"])
     frame["category"] = frame["category"].fillna(UNKNOWN_ID).astype("str")
     return frame[["item_id", "category", "ds", "units", "live"]]
-
-
-def _room_units(path: Path, timezone: str, kind: str) -> pd.DataFrame:
-    """Units sold inside a live room per item and local day."""
-    with duckdb.connect() as con:
-        con.execute(f"SET TimeZone = '{timezone}'")
-        cols = _columns(con, path)
-        ts = "ts" if "TIME ZONE" in cols.get("ts", "").upper() else "timezone('UTC', CAST(ts AS TIMESTAMP))"
-        units = "COALESCE(CAST(quantity AS DOUBLE), 1.0)" if "quantity" in cols else "1.0"
-        frame = con.execute(
-            f"""SELECT CAST(item_id AS VARCHAR) AS unique_id, CAST(date_trunc('day', {ts}) AS TIMESTAMP) AS ds,
-                       SUM({units}) AS room_units
-                FROM read_parquet({_sql_path(path)})
-                WHERE event_type = '{kind}' AND room_id IS NOT NULL AND item_id IS NOT NULL AND ts IS NOT NULL
-                GROUP BY ALL"""
-        ).df()
-    frame["ds"] = pd.to_datetime(frame["ds"]).astype("datetime64[us]")
-    frame["unique_id"] = frame["unique_id"].astype("str")
-    return frame

@@ -118,10 +118,11 @@ def stockout_risk(
     check_int(review, "review", "stockout_risk", 0)
     q = _check_service_level(service_level, "stockout_risk")
     rows = []
+    past = {uid: part["y"].to_numpy(dtype=float) for uid, part in history.groupby("unique_id", sort=False)}
     for uid, group in forecasts.sort_values("step").groupby("unique_id", sort=True):
         if uid not in stock.index or group["step"].max() < lead_time + review:
             continue
-        y = history.loc[history["unique_id"] == uid, "y"].to_numpy(dtype=float)
+        y = past.get(uid, np.zeros(0))
         rows.append(_risk_row(uid, group, y, float(stock[uid]), demand_class.get(uid, "smooth"), lead_time, review, q))
     table = pd.DataFrame(rows)
     if table.empty:
