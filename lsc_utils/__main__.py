@@ -61,6 +61,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         showcase_rooms=args.showcase_rooms,
         demand_study=args.demand_study,
+        campaign=args.campaign,
     )
     print(f"dataset: {out}")
     return 0
@@ -125,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--demand-study",
         action="store_true",
         help="add market orders with planted category demand and a hot category (07)",
+    )
+    sim.add_argument(
+        "--campaign",
+        action="store_true",
+        help="add a randomised coupon campaign with planted per-user effects in the last 14 days (08)",
     )
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_cmd_simulate)

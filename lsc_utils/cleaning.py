@@ -86,6 +86,8 @@ PUBLISHED_TRUTH: tuple[str, ...] = (
     "demand.yaml",
     "demand_categories",
     "demand_items",
+    "campaign.yaml",
+    "campaign_users",
 )
 """Planted truths of a simulated dataset that later notebooks compare with, published by
 :func:`publish_truth` (user ids pseudonymized). The others stay with the raw data: ``canaries.json``

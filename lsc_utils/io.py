@@ -84,6 +84,17 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def table_file(path: str | Path, table: str) -> Path:
+    """The Parquet file of ``table``: ``path/<table>.parquet`` for a dataset folder, ``path`` itself for a file."""
+    path = Path(path)
+    return path / f"{table}.parquet" if path.is_dir() else path
+
+
+def sql_literal(value: str | Path) -> str:
+    """``value`` as a quoted SQL string literal (single quotes doubled), e.g. a file path for DuckDB."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def read_table_file(path: str | Path, table: str) -> pd.DataFrame:
     """Read one table's Parquet file as stored (no coercion), with clear errors."""
     file = Path(path) / f"{table}.parquet"

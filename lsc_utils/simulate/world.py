@@ -76,6 +76,7 @@ class SimulationParams:
     dirty_rates: dict[str, float]
     showcase_rooms: int = 0
     demand_study: bool = False
+    campaign: bool = False
 
     @property
     def start_ms(self) -> int:
@@ -101,6 +102,7 @@ class SimulationParams:
             }
             | ({"showcase_rooms": self.showcase_rooms} if self.showcase_rooms else {})
             | ({"demand_study": True} if self.demand_study else {})
+            | ({"campaign": True} if self.campaign else {})
         )
 
 

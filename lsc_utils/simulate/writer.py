@@ -22,6 +22,7 @@ from lsc_utils.checks import check_int
 from lsc_utils.constants import CHANNELS, DEFAULT_SESSION_GAP_MINUTES, EVENT_TYPES, SEED
 from lsc_utils.io import write_meta
 from lsc_utils.simulate.audience import guest_audience, live_rooms_truth, pick_showcase_rooms
+from lsc_utils.simulate.campaign import campaign_events, featured_items, simulate_campaign
 from lsc_utils.simulate.chains import transition_table
 from lsc_utils.simulate.customer_base import (
     GAMMA_GAMMA_TRUTH,
@@ -33,6 +34,7 @@ from lsc_utils.simulate.limits import check_days, check_size
 from lsc_utils.simulate.noise import build_bot_events, compose_comments, inject_dirty_rows
 from lsc_utils.simulate.sessions import BlockOutput, Counters, Events, _concat, _take, build_session_events
 from lsc_utils.simulate.vocab import (
+    CATEGORIES,
     DEFAULT_DIRTY_RATES,
     DIRTY_KINDS,
     DISCRIMINATION_CATEGORIES,
@@ -259,6 +261,7 @@ def check_params(
     dirty_rates: Mapping[str, float] | None,
     showcase_rooms: int = 0,
     demand_study: bool = False,
+    campaign: bool = False,
 ) -> SimulationParams:
     """Validate the arguments of :func:`simulate` and fill derived defaults.
 
@@ -274,7 +277,13 @@ def check_params(
     check_int(seed, "seed", "simulate", 0)
     check_int(chunk_events, "chunk_events", "simulate", 1000)
     check_int(showcase_rooms, "showcase_rooms", "simulate", 0)
-    for name, value in (("discrimination", discrimination), ("dirty", dirty), ("demand_study", demand_study)):
+    flags = (
+        ("discrimination", discrimination),
+        ("dirty", dirty),
+        ("demand_study", demand_study),
+        ("campaign", campaign),
+    )
+    for name, value in flags:
         if not isinstance(value, bool):
             raise ValueError(f"The '{name}' parameter of simulate must be a bool. Got {value!r} instead.")
     try:
@@ -318,6 +327,7 @@ def check_params(
         dirty_rates=rates,
         showcase_rooms=int(showcase_rooms),
         demand_study=demand_study,
+        campaign=campaign,
     )
 
 
@@ -337,6 +347,7 @@ def simulate(
     dirty_rates: Mapping[str, float] | None = None,
     showcase_rooms: int = 0,
     demand_study: bool = False,
+    campaign: bool = False,
 ) -> Path:
     """Simulate a live-streaming-commerce platform and write a canonical dataset with planted truth.
 
@@ -377,6 +388,10 @@ def simulate(
         ``truth/stays.parquet``); 0 leaves every table as without it.
     demand_study : bool, default False
         Add market orders with planted demand (:mod:`lsc_utils.simulate.demand`, ``truth/demand*``).
+    campaign : bool, default False
+        Add a randomised coupon campaign over the last 14 days with planted per-user effects
+        (:mod:`lsc_utils.simulate.campaign`): the ``exposures`` table, campaign-window orders and
+        ``truth/campaign*``. Needs ``n_days >= 28``.
 
     Returns
     -------
@@ -390,7 +405,7 @@ def simulate(
     """
     params = check_params(
         n_users, n_days, seed, start, discrimination, dirty, chunk_events, n_items, n_anchors, dirty_rates,
-        showcase_rooms, demand_study,
+        showcase_rooms, demand_study, campaign,
     )  # fmt: skip
     check_size(params)
     return _write_atomically(Path(out_dir), params, progress)
@@ -417,16 +432,18 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     """Generate every table, the truth files and ``dataset.yaml`` into ``out`` (a staging folder)."""
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
-    # a third child for the guest audience and a fourth for the market: the first two (and so every
-    # other table) do not change
-    world_seed, blocks_seed, audience_seed, market_seed = np.random.SeedSequence(params.seed).spawn(4)
+    # a third child for the guest audience, a fourth for the market and a fifth for the campaign: the
+    # first two (and so every other table) do not change
+    world_seed, blocks_seed, audience_seed, market_seed, campaign_seed = np.random.SeedSequence(params.seed).spawn(5)
     world, tables = build_world(params, np.random.default_rng(world_seed))
+    offered = _campaign(out, truth, params, world, tables, np.random.default_rng(campaign_seed))
     for name in ("users", "items", "rooms"):
         _write_frame(tables[name], out / f"{name}.parquet")
     counters = Counters()
     guests = _showcase_audience(truth, params, world, np.random.default_rng(audience_seed))
     market = _market_demand(truth, params, world, np.random.default_rng(market_seed))
-    guests = market if guests is None else (guests if market is None else pa.concat_tables([guests, market]))
+    extra = [t for t in (guests, market, offered) if t is not None]
+    guests = pa.concat_tables(extra) if extra else None
     dirty_parts, pii_values, purchase_parts = _simulate_blocks(
         out, truth, params, world, blocks_seed, counters, progress, guests
     )
@@ -571,6 +588,33 @@ def _market_demand(truth: Path, params: SimulationParams, world: World, rng: np.
     return events.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA)
 
 
+def _campaign(
+    out: Path,
+    truth: Path,
+    params: SimulationParams,
+    world: World,
+    tables: dict[str, pd.DataFrame],
+    rng: np.random.Generator,
+) -> pa.Table | None:
+    """Campaign-window order events (full events schema); featured items appended to ``tables["items"]``,
+    ``exposures.parquet`` and the truth written."""
+    if not params.campaign:
+        return None
+    featured = featured_items(tables["items"], world.item_category, rng)
+    tables["items"] = pd.concat([tables["items"], featured], ignore_index=True)
+    codes = {c.name: k for k, c in enumerate(CATEGORIES)}
+    featured_category = featured["category"].map(codes).to_numpy(dtype=np.int64)
+    result = simulate_campaign(
+        tables["users"], world.user_segment, world.user_is_bot, world.user_payment, world.user_fav_category,
+        featured_category, featured["list_price"].to_numpy(dtype=float), params.start, params.n_days, rng,
+    )  # fmt: skip
+    _write_frame(result["exposures"], out / "exposures.parquet")
+    _write_frame(result["truth"], truth / "campaign_users.parquet")
+    (truth / "campaign.yaml").write_text(yaml.safe_dump(result["params"], sort_keys=False), encoding="utf-8")
+    featured_ids = pa.array(featured["item_id"].to_numpy(dtype=object), type=pa.string())
+    return campaign_events(result["orders"], world.user_ids, featured_ids)
+
+
 def _write_truth(
     truth: Path,
     params: SimulationParams,
@@ -689,7 +733,7 @@ def _write_dataset_meta(out: Path, params: SimulationParams, counters: Counters)
         "source": "simulated",
         "licence": "CC0-1.0 (synthetic data generated by lsc_utils.simulate)",
         "timezone": "UTC",
-        "tables": ["users", "items", "rooms", "events", "comments"],
+        "tables": ["users", "items", "rooms", "events", "comments"] + (["exposures"] if params.campaign else []),
         "event_types": [t for t in EVENT_TYPES if t in SESSION_EVENT_TYPES],
         "period": {"start": params.start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": end.strftime("%Y-%m-%dT%H:%M:%SZ")},
         "simulated": True,
