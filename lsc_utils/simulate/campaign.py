@@ -57,21 +57,21 @@ ARM_PROBABILITY: float = 0.25
 BASE: dict[str, float] = {
     "bargain_hunter": 0.06,
     "impulse_buyer": 0.10,
-    "loyal_fan": 0.45,
-    "big_spender": 0.40,
+    "loyal_fan": 0.30,
+    "big_spender": 0.25,
     "window_shopper": 0.02,
 }
 """Planted probability of a campaign-window order without a coupon, by segment."""
 ELASTICITY: dict[str, float] = {
-    "bargain_hunter": 1.5,
-    "impulse_buyer": 0.6,
+    "bargain_hunter": 2.0,
+    "impulse_buyer": 0.3,
     "loyal_fan": 0.0,
     "big_spender": 0.0,
     "window_shopper": 0.0,
 }
-"""Planted effect per unit of discount depth (0.2 off -> 0.3 for a bargain hunter), by segment."""
+"""Planted effect per unit of discount depth (0.2 off -> +0.4 for a bargain hunter), by segment."""
 SLEEPING_DOG_LEVELS: tuple[str, ...] = ("gold", "platinum")
-SLEEPING_DOG_EFFECT: float = -0.25
+SLEEPING_DOG_EFFECT: float = -0.2
 PAYMENT_FACTOR: dict[str, float] = {"huabei": 1.5}
 """Multiplier of the depth effect by payment method (others 1)."""
 FEATURED_PER_CATEGORY: int = 3

@@ -106,12 +106,13 @@ def campaign_frame(
         tag = _outcome_tag(con, items, campaign_id, outcome_tag)
         sql = _frame_sql(exposures, events, items, buy, covariates, tag)
         frame = con.execute(sql, [campaign_id, horizon_days]).df()
-    frame.attrs["outcome_tag"] = tag
     if frame.empty:
         raise DatasetError(f"{exposures}: campaign {campaign_id!r} has no exposed users.")
     frame = _add_user_attributes(frame, folder, events)
     frame["user_id"] = frame["user_id"].astype("str")
-    return frame.sort_values("user_id", ignore_index=True)
+    frame = frame.sort_values("user_id", ignore_index=True)
+    frame.attrs["outcome_tag"] = tag
+    return frame
 
 
 def _largest_campaign(con: duckdb.DuckDBPyConnection, exposures: Path) -> str:
@@ -317,3 +318,189 @@ def cross_fitted_uplift(
             model = clone(learner).fit(X[train], y[train], t[train])
             out[name][test] = model.predict(X[test])
     return pd.DataFrame(out)
+
+
+def cross_fitted_offer_outcomes(
+    X: pd.DataFrame | np.ndarray,
+    y: np.ndarray,
+    arm: np.ndarray,
+    depths: dict[str, float],
+    estimator: Any,
+    control: str = "control",
+    n_splits: int = 5,
+    random_state: int = 42,
+) -> pd.DataFrame:
+    """Out-of-fold expected outcome of every user under no contact and under every offer.
+
+    An S-learner over the offers: one model learns the outcome from the features plus two treatment
+    columns, *contacted* (0/1) and the offer's discount *depth*, on every user of the campaign, so a
+    user's baseline is learnt from all arms and every offer borrows strength from the others (an arm
+    fitted alone holds a quarter of the users). An estimator with a ``monotonic_cst`` parameter is
+    told that a deeper discount never lowers the outcome (a contact itself may: sleeping dogs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per arm (``control`` and each offer), one row per user (in the input order).
+    """
+    check_int(n_splits, "n_splits", "cross_fitted_offer_outcomes", 2)
+    X, y, arm = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
+    arms = [control, *sorted(set(arm) - {control})]
+    depth = np.array([depths.get(a, 0.0) for a in arm])
+    model = clone(estimator)
+    if "monotonic_cst" in model.get_params():
+        model.set_params(monotonic_cst=[0] * X.shape[1] + [0, 1])
+    inputs = np.column_stack([X, (arm != control).astype(float), depth])
+    codes = pd.factorize(arm, sort=True)[0]
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    out = {a: np.zeros(len(y)) for a in arms}
+    for train, test in folds.split(X, codes * 2 + (y > 0)):
+        fitted = clone(model).fit(inputs[train], y[train])
+        for a in arms:
+            treatment = np.column_stack(
+                [np.full(test.size, float(a != control)), np.full(test.size, depths.get(a, 0.0))]
+            )
+            out[a][test] = _predict(fitted, np.column_stack([X[test], treatment]))
+    return pd.DataFrame(out)
+
+
+def cross_fitted_order_value(
+    X: pd.DataFrame | np.ndarray,
+    value: np.ndarray,
+    buyers: np.ndarray,
+    estimator: Any,
+    n_splits: int = 5,
+    random_state: int = 42,
+) -> np.ndarray:
+    """Out-of-fold expected list value of an order for every user, learnt on the buyers (any arm).
+
+    An offer changes whether a user buys, not what an order is worth at list price, so one model
+    over the buyers of every arm serves every arm.
+    """  # fmt: skip
+    X, value, buyers = np.asarray(X, dtype=float), np.asarray(value, dtype=float), np.asarray(buyers, dtype=bool)
+    out = np.full(len(value), np.nan)
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for train, test in folds.split(X, buyers.astype(int)):
+        rows = train[buyers[train]]
+        if rows.size < 10:
+            out[test] = np.mean(value[buyers]) if buyers.any() else 0.0
+            continue
+        out[test] = clone(estimator).fit(X[rows], value[rows]).predict(X[test])
+    return np.clip(out, 0.0, None)
+
+
+def arm_depths(arms: list[str], overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """Discount depth of every arm: ``overrides`` first, then a trailing percentage in the name
+    (``coupon_20`` -> 0.20), else 0 (a contact without a discount, e.g. an e-mail)."""
+    depths = {}
+    for name in arms:
+        if overrides and name in overrides:
+            depths[name] = float(overrides[name])
+            continue
+        tail = str(name).rsplit("_", 1)[-1]
+        depths[name] = float(tail) / 100 if tail.isdigit() and 0 < int(tail) < 100 else 0.0
+    return depths
+
+
+def cross_fitted_arm_uplift(
+    X: pd.DataFrame | np.ndarray,
+    y: np.ndarray,
+    arm: np.ndarray,
+    learner: Any,
+    control: str = "control",
+    n_splits: int = 5,
+    random_state: int = 42,
+) -> pd.DataFrame:
+    """Out-of-fold uplift of every user for every treatment arm against control (one learner per arm).
+
+    For each fold and each arm ``a``, ``learner`` is fitted on the training users of ``control`` and
+    ``a`` and predicts the effect of ``a`` for every held-out user, whatever arm they were drawn into.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per treatment arm (sorted), one row per user (in the input order).
+    """
+    check_int(n_splits, "n_splits", "cross_fitted_arm_uplift", 2)
+    X, y, arm = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
+    treatments = sorted(set(arm) - {control})
+    codes = pd.factorize(arm, sort=True)[0]
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    out = {a: np.zeros(len(y)) for a in treatments}
+    for train, test in folds.split(X, codes * 2 + (y > 0)):
+        for a in treatments:
+            rows = train[(arm[train] == control) | (arm[train] == a)]
+            model = clone(learner).fit(X[rows], y[rows], (arm[rows] == a).astype(int))
+            out[a][test] = model.predict(X[test])
+    return pd.DataFrame(out)
+
+
+def incremental_profit(
+    uplift: pd.DataFrame,
+    base: np.ndarray,
+    order_value: np.ndarray,
+    depths: dict[str, float],
+    margin: float,
+    cost_per_contact: float,
+) -> pd.DataFrame:
+    """Predicted incremental profit of each offer for each user, against not contacting them.
+
+    ``uplift`` holds each offer's predicted effect on the number of orders
+    (:func:`cross_fitted_arm_uplift`), ``base`` the expected orders without contact; an order under an
+    offer of depth ``d`` earns ``value * (margin - d)`` (``value`` at list price), so
+    ``profit(a) = value * ((margin - d_a) * uplift_a - d_a * base) - cost_per_contact``: a coupon
+    given to a user who would have bought anyway costs its discount (a "sure thing"), a contact that
+    puts a user off loses their margin (a "sleeping dog").
+    """  # fmt: skip
+    value = np.asarray(order_value, dtype=float)
+    base = np.clip(np.asarray(base, dtype=float), 0.0, None)
+    return pd.DataFrame(
+        {
+            a: value * ((margin - depths.get(a, 0.0)) * uplift[a].to_numpy() - depths.get(a, 0.0) * base)
+            - cost_per_contact
+            for a in uplift.columns
+        }
+    )
+
+
+def _predict(model: Any, X: np.ndarray) -> np.ndarray:
+    return model.predict_proba(X)[:, 1] if hasattr(model, "predict_proba") else model.predict(X)
+
+
+def cross_fitted_response(
+    X: pd.DataFrame | np.ndarray,
+    y: np.ndarray,
+    treatment: np.ndarray,
+    estimator: Any,
+    n_splits: int = 5,
+    random_state: int = 42,
+) -> np.ndarray:
+    """Out-of-fold response score: the outcome among treated users, predicted for everyone.
+
+    This is what "target the users most likely to respond" ranks by; it cannot tell a user who
+    responds because of the contact from one who would have responded anyway.
+    """
+    check_int(n_splits, "n_splits", "cross_fitted_response", 2)
+    X, y, t = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(treatment, dtype=int)
+    out = np.zeros(len(y))
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for train, test in folds.split(X, t * 2 + (y > 0)):
+        rows = train[t[train] == 1]
+        out[test] = _predict(clone(estimator).fit(X[rows], y[rows]), X[test])
+    return out
+
+
+def offer_uplift(pooled: np.ndarray, depths: dict[str, float], control: str = "control") -> pd.DataFrame:
+    """Each offer's effect from the pooled effect of a contact, assuming the effect is proportional to depth.
+
+    ``pooled`` is a user's predicted effect of the average offer (an uplift model fitted on contact vs
+    control); an offer of depth ``d`` gets ``pooled * d / mean depth`` (the elasticity model of the
+    offers section: a deeper coupon moves a price-sensitive user more, an indifferent one not at all).
+    When no offer carries a discount (e-mails, pushes) every offer gets the pooled effect.
+    """
+    offers = [a for a in depths if a != control]
+    mean_depth = float(np.mean([depths[a] for a in offers])) if offers else 0.0
+    pooled = np.asarray(pooled, dtype=float)
+    if mean_depth <= 0:
+        return pd.DataFrame({a: pooled for a in offers})
+    return pd.DataFrame({a: pooled * depths[a] / mean_depth for a in offers})
