@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the pinned dependencies (skipped when up to date)
 
 $(DATA)/dataset.yaml: | $(STAMP)
-	$(BIN)/python -m lsc_utils simulate --users 3000 --days 56 --seed 42 --out $(DATA) --quiet
+	$(BIN)/python -m lsc_utils simulate --users 3000 --days 56 --seed 42 --campaign --out $(DATA) --quiet
 
 data: $(DATA)/dataset.yaml ## make the embedded default dataset (simulated, seeded) if absent
 

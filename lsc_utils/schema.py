@@ -129,6 +129,10 @@ and randomised campaign: the arm drawn (``control`` or a treatment), when, and w
 EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"users": PII_COLUMNS}
 """Non-canonical columns a table may carry through coercion (raw PII before cleaning)."""
 
+EXTRA_PREFIXES: dict[str, tuple[str, ...]] = {"exposures": ("x_",)}
+"""Prefixes of non-canonical columns a table may carry: ``x_*`` covariates of an experiment, recorded
+before the send (numbers stay numbers, anything else becomes text)."""
+
 
 @dataclass
 class RowProblem:
@@ -358,6 +362,10 @@ def validate_table(
     for extra in EXTRA_COLUMNS.get(table, ()):
         if extra in frame.columns:
             out[extra] = frame[extra].astype("str").where(~_is_null(frame[extra]), pd.NA).astype("str")
+    for extra in [c for c in frame.columns if str(c).startswith(EXTRA_PREFIXES.get(table, ()))]:
+        values = frame[extra]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        out[extra] = values if numeric else values.astype("str").where(~_is_null(values), pd.NA).astype("str")
     _add_rule_problems(out, frame, table, problems)
     if strict and problems:
         raise DatasetError("\n".join(p.describe(file) for p in problems))

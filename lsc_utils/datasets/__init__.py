@@ -26,6 +26,7 @@ from typing import Any
 from lsc_utils.datasets import (
     cdnow,
     generic,
+    hillstrom,
     jdata,
     movielens,
     online_retail,
@@ -43,6 +44,7 @@ SOURCES: dict[str, ModuleType] = {
     "jdata": jdata,
     "online_retail": online_retail,
     "cdnow": cdnow,
+    "hillstrom": hillstrom,
     "movielens": movielens,
     "twitch": twitch,
     "retailrocket": retailrocket,

@@ -27,6 +27,9 @@ planted, so that every notebook can be checked against a known answer:
     The planted customer-base process (BG/NBD purchasing and Gamma-Gamma spend, see
     :mod:`lsc_utils.simulate.customer_base`) and every user's latent purchase rate, drop-out probability,
     spend rate, number of purchases and drop-out time.
+``truth/campaign.yaml``, ``truth/campaign_users.parquet`` (``campaign=True``)
+    The randomised coupon campaign of :mod:`lsc_utils.simulate.campaign`: parameters, and per exposed
+    user the arm, planted group, probability of a campaign order under every arm and the effects.
 
 Sessions come in two kinds. Every planted purchase becomes a *purchase session*: a walk of the
 user's chain that reaches ``pay``, placed so that its first payment falls at the planted time (in a
@@ -36,7 +39,8 @@ so the mix of walks is that of the unconditioned chain and transition counts est
 chain without bias. Session volume therefore follows purchases.
 
 Modules: ``vocab`` (vocabularies and planted parameters), ``chains`` (the planted Markov chains),
-``helpers`` (vectorized sampling and formatting), ``world`` (catalogue, anchors, rooms, users),
+``helpers`` (vectorized sampling and formatting), ``campaign`` (the optional randomised coupon
+campaign), ``world`` (catalogue, anchors, rooms, users),
 ``sessions`` (purchase and browsing sessions, items, orders), ``noise`` (bots, dirty rows,
 comments), ``limits`` (size limits checked before anything is generated) and ``writer``
 (:func:`simulate`); the public names are importable from here.

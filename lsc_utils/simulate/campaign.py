@@ -85,6 +85,15 @@ def campaign_start(start: pd.Timestamp, n_days: int) -> pd.Timestamp:
     return start + pd.Timedelta(days=n_days - HORIZON_DAYS, hours=SEND_HOUR)
 
 
+def check_campaign_days(n_days: int) -> None:
+    """Refuse a simulation too short for the campaign (history before it and its window)."""
+    if n_days < MIN_PRE_DAYS + HORIZON_DAYS:
+        raise ValueError(
+            f"The 'campaign' option of simulate needs n_days >= {MIN_PRE_DAYS + HORIZON_DAYS} "
+            f"({MIN_PRE_DAYS} days of history and a {HORIZON_DAYS}-day window). Got n_days={n_days}."
+        )
+
+
 def planted_group(segment: np.ndarray, member_level: np.ndarray) -> np.ndarray:
     """The marketer's four groups from the planted rules (segment names and member levels)."""
     dog = (segment == "loyal_fan") & np.isin(member_level, SLEEPING_DOG_LEVELS)
@@ -158,11 +167,7 @@ def simulate_campaign(
         ``exposures`` (canonical table), ``truth`` (per exposed user), ``params`` (for the yaml) and
         ``orders`` (``user``, ``item``, ``ts_ms``, ``price``, ``arm``) of the campaign-window orders.
     """
-    if n_days < MIN_PRE_DAYS + HORIZON_DAYS:
-        raise ValueError(
-            f"The 'campaign' option of simulate needs n_days >= {MIN_PRE_DAYS + HORIZON_DAYS} "
-            f"({MIN_PRE_DAYS} days of history and a {HORIZON_DAYS}-day window). Got n_days={n_days}."
-        )
+    check_campaign_days(n_days)
     eligible = np.flatnonzero(~is_bot & users["consent_marketing"].to_numpy(dtype=bool))
     seg_names = np.asarray(SEGMENTS, dtype=object)[segment[eligible]]
     level = users["member_level"].to_numpy(dtype=object)[eligible]

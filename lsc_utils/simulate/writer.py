@@ -22,7 +22,7 @@ from lsc_utils.checks import check_int
 from lsc_utils.constants import CHANNELS, DEFAULT_SESSION_GAP_MINUTES, EVENT_TYPES, SEED
 from lsc_utils.io import write_meta
 from lsc_utils.simulate.audience import guest_audience, live_rooms_truth, pick_showcase_rooms
-from lsc_utils.simulate.campaign import campaign_events, featured_items, simulate_campaign
+from lsc_utils.simulate.campaign import campaign_events, check_campaign_days, featured_items, simulate_campaign
 from lsc_utils.simulate.chains import transition_table
 from lsc_utils.simulate.customer_base import (
     GAMMA_GAMMA_TRUTH,
@@ -248,6 +248,25 @@ def _iter_blocks(n_users: int) -> Iterator[np.ndarray]:
         yield np.arange(first, min(first + USERS_PER_BLOCK, n_users))
 
 
+def _checked_dirty_rates(dirty_rates: Mapping[str, float] | None) -> dict[str, float]:
+    """:data:`DEFAULT_DIRTY_RATES` with the given overrides, each a known kind with a rate in [0, 0.05]."""
+    rates = dict(DEFAULT_DIRTY_RATES)
+    if dirty_rates is None:
+        return rates
+    unknown = sorted(set(dirty_rates) - set(DIRTY_KINDS))
+    if unknown:
+        raise ValueError(
+            f"The 'dirty_rates' parameter of simulate has unknown kinds {unknown}. Expected keys among {list(DIRTY_KINDS)}."
+        )
+    for kind, rate in dirty_rates.items():
+        if not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 0.05:
+            raise ValueError(
+                f"The 'dirty_rates' parameter of simulate must map kinds to rates in [0, 0.05]. Got {kind}={rate!r} instead."
+            )
+        rates[kind] = float(rate)
+    return rates
+
+
 def check_params(
     n_users: int,
     n_days: int,
@@ -301,19 +320,9 @@ def check_params(
         n_anchors = max(20, n_users // 40)
     check_int(n_items, "n_items", "simulate", 20)
     check_int(n_anchors, "n_anchors", "simulate", 5)
-    rates = dict(DEFAULT_DIRTY_RATES)
-    if dirty_rates is not None:
-        unknown = sorted(set(dirty_rates) - set(DIRTY_KINDS))
-        if unknown:
-            raise ValueError(
-                f"The 'dirty_rates' parameter of simulate has unknown kinds {unknown}. Expected keys among {list(DIRTY_KINDS)}."
-            )
-        for kind, rate in dirty_rates.items():
-            if not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 0.05:
-                raise ValueError(
-                    f"The 'dirty_rates' parameter of simulate must map kinds to rates in [0, 0.05]. Got {kind}={rate!r} instead."
-                )
-            rates[kind] = float(rate)
+    rates = _checked_dirty_rates(dirty_rates)
+    if campaign:
+        check_campaign_days(int(n_days))
     return SimulationParams(
         n_users=int(n_users),
         n_days=int(n_days),
@@ -442,10 +451,10 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     counters = Counters()
     guests = _showcase_audience(truth, params, world, np.random.default_rng(audience_seed))
     market = _market_demand(truth, params, world, np.random.default_rng(market_seed))
-    extra = [t for t in (guests, market, offered) if t is not None]
-    guests = pa.concat_tables(extra) if extra else None
+    parts = [t for t in (guests, market, offered) if t is not None]
+    extra_events = pa.concat_tables(parts) if parts else None
     dirty_parts, pii_values, purchase_parts = _simulate_blocks(
-        out, truth, params, world, blocks_seed, counters, progress, guests
+        out, truth, params, world, blocks_seed, counters, progress, extra_events
     )
     dirty_rows = pd.concat(dirty_parts, ignore_index=True)
     _write_truth(truth, params, world, tables, dirty_rows, pii_values)
@@ -497,7 +506,7 @@ def _simulate_blocks(
     blocks_seed: np.random.SeedSequence,
     counters: Counters,
     progress: bool,
-    guests: pa.Table | None = None,
+    extra_events: pa.Table | None = None,
 ) -> tuple[list[pd.DataFrame], list[pa.Array], list[dict[str, np.ndarray]]]:
     """Simulate the user blocks in order, each with its own child seed, streaming their tables to Parquet.
 
@@ -515,8 +524,9 @@ def _simulate_blocks(
         Running counters, updated by every block.
     progress : bool
         Show a tqdm progress bar over user blocks.
-    guests : pyarrow.Table or None
-        Guest-audience events appended after the user blocks (no sessions, no dirt).
+    extra_events : pyarrow.Table or None
+        Events appended after the user blocks, with no sessions and no dirt: guest audiences, market
+        orders and campaign-window orders.
 
     Returns
     -------
@@ -542,9 +552,9 @@ def _simulate_blocks(
             dirty_parts.append(block.dirty_rows)
             purchase_parts.append(block.purchases)
             pii_values.append(block.comment_pii.column("value").combine_chunks())
-        if guests is not None:
-            sinks["events"].add(guests)
-            counters.rows += guests.num_rows
+        if extra_events is not None:
+            sinks["events"].add(extra_events)
+            counters.rows += extra_events.num_rows
     finally:
         for sink in sinks.values():
             sink.close()

@@ -221,6 +221,9 @@ def _add_user_attributes(frame: pd.DataFrame, folder: Path, events: Path) -> pd.
         frame = frame.merge(users, on="user_id", how="left")
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
+        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(events)})").fetchall()}
+        if "payment_method" not in columns:
+            return frame
         con.register("exposed", frame[["user_id", "exposed_at"]])
         usual = con.execute(
             f"""SELECT CAST(e.user_id AS VARCHAR) AS user_id, MODE(e.payment_method) AS payment_method

@@ -37,6 +37,10 @@ def run_notebook(name: str, run_dir: Path, DATA_DIR: str, with_upstream: bool = 
 def demo_key() -> None:
     """The public demo key of the synthetic sample (the Makefile sets the same one)."""
     os.environ.setdefault("LSC_PSEUDONYM_KEY", "lsc-lab-demo-key-synthetic-sample-only")
+    # Two pytest workers run notebooks side by side on two cores: an OpenMP model (scikit-learn's
+    # gradient boosting) that also starts two threads per kernel spins against the other worker and
+    # runs 10x slower (measured: 08 on Hillstrom 69 s single-threaded, > 10 min oversubscribed).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,7 @@ def test_registry_lists_every_source_with_canonical_event_types() -> None:
         "jdata",
         "online_retail",
         "cdnow",
+        "hillstrom",
         "movielens",
         "twitch",
         "retailrocket",
@@ -63,7 +64,7 @@ def test_registry_lists_every_source_with_canonical_event_types() -> None:
 
 
 def test_unknown_source_lists_known_sources(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"Unknown source 'tmall'\. Known sources: cdnow, generic, jdata"):
+    with pytest.raises(DatasetError, match=r"Unknown source 'tmall'\. Known sources: cdnow, generic, hillstrom, jdata"):
         convert("tmall", RAW / "taobao", tmp_path / "out")
 
 
