@@ -349,3 +349,18 @@ def test_exposures_are_validated_pseudonymized_and_quarantined_like_events(tmp_p
     assert u0 in set(kept["user_id"]) and u0 in set(clean_events["user_id"])  # one pseudonym across tables
     reasons = sorted(result.quarantine["exposures"]["reason"])
     assert reasons == ["null_id", "ts_out_of_range"]
+
+
+def test_trie_pattern_finds_what_a_plain_alternation_finds() -> None:
+    import re
+
+    from lsc_utils.privacy import literal_trie_pattern
+
+    rng = np.random.default_rng(0)
+    alphabet = list("ab1.+张@")
+    needles = sorted({"".join(rng.choice(alphabet, size=rng.integers(2, 6))) for _ in range(300)})
+    trie = re.compile(literal_trie_pattern(needles))
+    plain = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    for _ in range(50):
+        text = "".join(rng.choice([*alphabet, "x", " "], size=200))
+        assert set(trie.findall(text)) == set(plain.findall(text))
