@@ -25,7 +25,14 @@ STATUSES = ("ok", "skipped")
 UPSTREAM_OUTPUTS: dict[str, dict[str, str]] = {
     "01_data_cleaning": {"clean": "clean", "quarantine": "quarantine", "truth": "truth"},
     "02_user_portraits": {"portraits": "tables/portraits.parquet", "persona_cards": "tables/persona_cards.csv"},
+    "03_collaborative_filtering": {
+        "recommendations": "tables/recommendations.parquet",
+        "test_interactions": "tables/test_interactions.parquet",
+        "candidates": "tables/candidates.parquet",
+        "train_interactions": "tables/train_interactions.parquet",
+    },
     "05_comment_sentiment": {"comment_scores": "tables/comment_scores.parquet"},
+    "08_precision_targeting": {"targeting_list": "tables/targeting_list.parquet"},
 }
 """The run-folder contract: outputs a notebook publishes for later ones, by name -> path in its folder."""
 

@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lsc_utils.checks import DatasetError, check_int
 from lsc_utils.io import sql_literal, table_file
-from lsc_utils.targeting.learners import ClassTransformation, SLearner, TLearner, XLearner
+from lsc_utils.targeting.learners import ClassTransformation, SLearner, TLearner, XLearner, predict_outcome
 from lsc_utils.targeting.propensity import PURCHASE_EVENTS
 
 CAMPAIGN_FEATURES: tuple[str, ...] = (
@@ -174,7 +174,7 @@ def _frame_sql(
                    date_diff('second', MAX(ts), ANY_VALUE(t0)) / 86400.0 AS recency_days,
                    date_diff('second', MIN(ts), ANY_VALUE(t0)) / 86400.0 AS tenure_days,
                    COUNT(*) FILTER (WHERE event_type = '{buy}') AS orders_before,
-                   COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}'), 0) AS spend,
+                   ROUND(COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}'), 0), 6) AS spend,
                    COUNT(*) AS events,
                    COUNT(*) FILTER (WHERE ts >= t0 - INTERVAL 7 DAY) AS events_7d,
                    COUNT(*) FILTER (WHERE ts >= t0 - INTERVAL 28 DAY) AS events_28d,
@@ -183,15 +183,15 @@ def _frame_sql(
                    COUNT(*) FILTER (WHERE event_type = 'favorite') AS favorites,
                    COUNT(*) FILTER (WHERE event_type = 'enter_room') AS room_entries,
                    COUNT(DISTINCT CAST(ts AS DATE)) AS active_days,
-                   COALESCE(1 - SUM(amount) FILTER (WHERE event_type = '{buy}')
-                       / NULLIF(SUM(list_amount) FILTER (WHERE event_type = '{buy}'), 0), 0) AS avg_discount
+                   ROUND(COALESCE(1 - SUM(amount) FILTER (WHERE event_type = '{buy}')
+                       / NULLIF(SUM(list_amount) FILTER (WHERE event_type = '{buy}'), 0), 0), 9) AS avg_discount
             FROM joined WHERE ts < t0 GROUP BY user_id
         ),
         post AS (
             SELECT user_id, COUNT(*) AS window_events,
                    COUNT(*) FILTER (WHERE event_type = '{buy}' AND in_scope) AS orders,
-                   COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}' AND in_scope), 0) AS revenue,
-                   COALESCE(SUM(list_amount) FILTER (WHERE event_type = '{buy}' AND in_scope), 0) AS list_value
+                   ROUND(COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}' AND in_scope), 0), 6) AS revenue,
+                   ROUND(COALESCE(SUM(list_amount) FILTER (WHERE event_type = '{buy}' AND in_scope), 0), 6) AS list_value
             FROM joined WHERE ts >= t0 AND ts < t0 + to_days(CAST(? AS INTEGER)) GROUP BY user_id
         )
         SELECT x.*,
@@ -226,10 +226,14 @@ def _add_user_attributes(frame: pd.DataFrame, folder: Path, events: Path) -> pd.
             return frame
         con.register("exposed", frame[["user_id", "exposed_at"]])
         usual = con.execute(
-            f"""SELECT CAST(e.user_id AS VARCHAR) AS user_id, MODE(e.payment_method) AS payment_method
-                FROM read_parquet({sql_literal(events)}) e JOIN exposed x ON CAST(e.user_id AS VARCHAR) = x.user_id
-                WHERE e.payment_method IS NOT NULL AND CAST(e.ts AS TIMESTAMPTZ) < x.exposed_at
-                GROUP BY 1"""
+            f"""SELECT user_id, payment_method FROM (
+                    SELECT CAST(e.user_id AS VARCHAR) AS user_id, CAST(e.payment_method AS VARCHAR) AS payment_method,
+                           ROW_NUMBER() OVER (PARTITION BY CAST(e.user_id AS VARCHAR)
+                                              ORDER BY COUNT(*) DESC, CAST(e.payment_method AS VARCHAR)) AS r
+                    FROM read_parquet({sql_literal(events)}) e JOIN exposed x ON CAST(e.user_id AS VARCHAR) = x.user_id
+                    WHERE e.payment_method IS NOT NULL AND CAST(e.ts AS TIMESTAMPTZ) < x.exposed_at
+                    GROUP BY 1, 2
+                ) WHERE r = 1"""  # the most used method, ties broken by name (MODE() breaks them at random)
         ).df()
     if len(usual):
         frame = frame.merge(usual, on="user_id", how="left")
@@ -363,7 +367,7 @@ def cross_fitted_offer_outcomes(
             treatment = np.column_stack(
                 [np.full(test.size, float(a != control)), np.full(test.size, depths.get(a, 0.0))]
             )
-            out[a][test] = _predict(fitted, np.column_stack([X[test], treatment]))
+            out[a][test] = predict_outcome(fitted, np.column_stack([X[test], treatment]))
     return pd.DataFrame(out)
 
 
@@ -466,10 +470,6 @@ def incremental_profit(
     )
 
 
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    return model.predict_proba(X)[:, 1] if hasattr(model, "predict_proba") else model.predict(X)
-
-
 def cross_fitted_response(
     X: pd.DataFrame | np.ndarray,
     y: np.ndarray,
@@ -489,7 +489,7 @@ def cross_fitted_response(
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     for train, test in folds.split(X, t * 2 + (y > 0)):
         rows = train[t[train] == 1]
-        out[test] = _predict(clone(estimator).fit(X[rows], y[rows]), X[test])
+        out[test] = predict_outcome(clone(estimator).fit(X[rows], y[rows]), X[test])
     return out
 
 

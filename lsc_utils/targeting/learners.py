@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 
 
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
+def predict_outcome(model: Any, X: np.ndarray) -> np.ndarray:
     """Expected outcome: P(y=1) for a classifier, the prediction for a regressor."""
     return model.predict_proba(X)[:, 1] if is_classifier(model) else model.predict(X)
 
@@ -54,7 +54,7 @@ class TLearner(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        return _predict(self.model_treated_, X) - _predict(self.model_control_, X)
+        return predict_outcome(self.model_treated_, X) - predict_outcome(self.model_control_, X)
 
 
 class SLearner(BaseEstimator):
@@ -71,7 +71,9 @@ class SLearner(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         ones, zeros = np.ones(len(X)), np.zeros(len(X))
-        return _predict(self.model_, np.column_stack([X, ones])) - _predict(self.model_, np.column_stack([X, zeros]))
+        return predict_outcome(self.model_, np.column_stack([X, ones])) - predict_outcome(
+            self.model_, np.column_stack([X, zeros])
+        )
 
 
 class XLearner(BaseEstimator):
@@ -85,8 +87,8 @@ class XLearner(BaseEstimator):
         X, y, t = _arrays(X, y, treatment)
         mu0 = clone(self.estimator).fit(X[t == 0], y[t == 0])
         mu1 = clone(self.estimator).fit(X[t == 1], y[t == 1])
-        imputed_treated = y[t == 1] - _predict(mu0, X[t == 1])
-        imputed_control = _predict(mu1, X[t == 0]) - y[t == 0]
+        imputed_treated = y[t == 1] - predict_outcome(mu0, X[t == 1])
+        imputed_control = predict_outcome(mu1, X[t == 0]) - y[t == 0]
         self.effect_treated_ = clone(self.effect_estimator).fit(X[t == 1], imputed_treated)
         self.effect_control_ = clone(self.effect_estimator).fit(X[t == 0], imputed_control)
         self.treated_share_ = float(t.mean())

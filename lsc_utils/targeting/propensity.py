@@ -103,7 +103,7 @@ def _query(path: Path, buy: str) -> str:
                    date_diff('second', MAX(ts), CAST(? AS TIMESTAMPTZ)) / 86400.0 AS recency_days,
                    date_diff('second', MIN(ts), CAST(? AS TIMESTAMPTZ)) / 86400.0 AS tenure_days,
                    COUNT(*) FILTER (WHERE event_type = '{buy}') AS orders,
-                   COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}'), 0) AS spend,
+                   ROUND(COALESCE(SUM(amount) FILTER (WHERE event_type = '{buy}'), 0), 6) AS spend,
                    COUNT(*) AS events,
                    COUNT(*) FILTER (WHERE ts >= CAST(? AS TIMESTAMPTZ) - INTERVAL 7 DAY) AS events_7d,
                    COUNT(*) FILTER (WHERE ts >= CAST(? AS TIMESTAMPTZ) - INTERVAL 28 DAY) AS events_28d,

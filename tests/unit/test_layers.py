@@ -40,6 +40,7 @@ TIERS: dict[str, str] = {
     "live": "analysis",
     "forecast": "analysis",
     "targeting": "analysis",
+    "fairness": "analysis",
     "run": "face",
     "runconfig": "face",
     "runfolder": "face",
