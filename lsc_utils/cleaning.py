@@ -81,6 +81,7 @@ PUBLISHED_TRUTH: tuple[str, ...] = (
     "comment_labels",
     "clv.yaml",
     "pricing.yaml",
+    "fairness.yaml",
     "live_rooms",
     "stays",
     "demand.yaml",

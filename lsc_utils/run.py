@@ -27,9 +27,13 @@ import logging
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,6 +341,36 @@ def _failure_message(spec: NotebookSpec, exc: Exception, output: Path) -> str:
     )
 
 
+_INTERRUPTED = threading.Event()
+"""Set by the runner's SIGINT handler while notebooks execute (see :func:`deferred_interrupts`)."""
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """While notebooks run, Ctrl-C sets a flag instead of raising wherever Python happens to be.
+
+    The default handler raises ``KeyboardInterrupt`` in whatever code runs, a weakref or ``__del__``
+    callback included, where Python only prints "Exception ignored" and carries on. The kernel gets the
+    same Ctrl-C (it is in the terminal's process group) and stops its cell; the runner then checks
+    the flag after the notebook returns or fails and stops there (:func:`raise_if_interrupted`).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: _INTERRUPTED.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` when Ctrl-C came while :func:`deferred_interrupts` was active."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def execute_notebook(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Path) -> Path:
     """Execute one notebook with Papermill into ``out_dir`` and render it to HTML next to it."""
     import papermill
@@ -359,9 +393,13 @@ def execute_notebook(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Pa
             extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
-        if getattr(exc, "ename", "") == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+        if getattr(exc, "ename", "") == "KeyboardInterrupt" or _INTERRUPTED.is_set():  # Ctrl-C reached the kernel
             raise KeyboardInterrupt from None
         raise NotebookFailed(_failure_message(spec, exc, output)) from None
+    except Exception:
+        raise_if_interrupted()  # the kernel died of the same Ctrl-C
+        raise
+    raise_if_interrupted()
     render_html(output)
     return output
 
@@ -491,28 +529,10 @@ def _execute_all(
     from tqdm.auto import tqdm
 
     _publish(run_dir, manifest)
-    entries = {e["name"]: e for e in manifest["notebooks"]}
     bar = tqdm(specs, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
     try:
-        for spec in bar:
-            bar.set_postfix_str(spec.name)
-            entry = entries[spec.name]
-            entry["status"] = "running"
-            write_json_atomic(run_dir / MANIFEST, manifest)
-            start = time.perf_counter()
-            try:
-                execute_notebook(spec, plan[spec.name], run_dir / spec.name)
-                entry["status"] = "ok"
-            except NotebookFailed as exc:
-                entry.update(status="failed", error=str(exc))
-                manifest["status"] = "failed"
-                raise
-            finally:
-                entry["seconds"] = round(time.perf_counter() - start, 2)
-                entry["files"] = folder_files(run_dir / spec.name)
-                if entry["status"] == "running":
-                    entry["status"] = "interrupted"
-                _publish(run_dir, manifest)
+        with deferred_interrupts():
+            _execute_each(bar, plan, run_dir, manifest)
         manifest["status"] = "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -524,6 +544,31 @@ def _execute_all(
         bar.close()
         manifest["finished"] = _now()
         _publish(run_dir, manifest)
+
+
+def _execute_each(bar: Any, plan: dict[str, dict[str, Any]], run_dir: Path, manifest: dict[str, Any]) -> None:
+    """The loop of :func:`_execute_all` over ``bar`` (a tqdm of the specs): the manifest updated around each."""
+    entries = {e["name"]: e for e in manifest["notebooks"]}
+    for spec in bar:
+        raise_if_interrupted()
+        bar.set_postfix_str(spec.name)
+        entry = entries[spec.name]
+        entry["status"] = "running"
+        write_json_atomic(run_dir / MANIFEST, manifest)
+        start = time.perf_counter()
+        try:
+            execute_notebook(spec, plan[spec.name], run_dir / spec.name)
+            entry["status"] = "ok"
+        except NotebookFailed as exc:
+            entry.update(status="failed", error=str(exc))
+            manifest["status"] = "failed"
+            raise
+        finally:
+            entry["seconds"] = round(time.perf_counter() - start, 2)
+            entry["files"] = folder_files(run_dir / spec.name)
+            if entry["status"] == "running":
+                entry["status"] = "interrupted"
+            _publish(run_dir, manifest)
 
 
 def describe_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> str:

@@ -36,6 +36,8 @@ from lsc_utils.simulate.vocab import (
     ROOM_CATEGORY_SHARE,
     SEGMENTS,
     SESSION_EVENT_TYPES,
+    UNDERSERVED_EXPLORE_SHARE,
+    UNDERSERVED_GROUP_VALUE,
     WEEKDAY_SESSION_WEIGHTS,
 )
 from lsc_utils.simulate.world import World, _profile_arrays
@@ -602,6 +604,8 @@ def assign_items(
     category = np.where(rng.random(rows.size) < ROOM_CATEGORY_SHARE, room_cat, fav_cat)
     candidate = np.full(etype.size, -1, dtype=np.int64)
     candidate[rows] = world.item_sampler.sample(segments[rows] * n_cat + category, rng)
+    group_rng = rng.spawn(1)[0]
+    category = _explore_underserved(world, events["user"][rows], candidate, rows, category, group_rng)
     row_category = np.full(etype.size, -1, dtype=np.int64)
     row_category[rows] = category
     view = etype == SESSION_EVENT_TYPES.index("view_item")
@@ -622,6 +626,28 @@ def assign_items(
     done = np.zeros(etype.size, dtype=bool)
     done[paid] = True
     return done
+
+
+def _explore_underserved(
+    world: World,
+    user: np.ndarray,
+    candidate: np.ndarray,
+    rows: np.ndarray,
+    category: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Replace a share of the under-served group's viewed items by items drawn uniformly from the catalogue.
+
+    Users of :data:`UNDERSERVED_GROUP_VALUE` city tier view, at :data:`UNDERSERVED_EXPLORE_SHARE` of
+    their item rows, an item drawn uniformly from the whole catalogue. ``candidate`` is changed in
+    place; the returned categories follow the new items. ``rng`` is a child of the block's generator,
+    so the rest of the block draws the same numbers as without the group.
+    """
+    group = world.user_city_tier[user] == UNDERSERVED_GROUP_VALUE
+    explore = group & (rng.random(rows.size) < UNDERSERVED_EXPLORE_SHARE)
+    drawn = rng.integers(0, world.item_price.size, size=rows.size)
+    candidate[rows[explore]] = drawn[explore]
+    return np.where(explore, world.item_category[drawn], category)
 
 
 def _paid_order_rows(etype: np.ndarray, session: np.ndarray) -> np.ndarray:

@@ -182,9 +182,22 @@ GENERIC_TAGS: tuple[str, ...] = ("new", "bestseller", "limited", "gift", "discou
 
 DISCRIMINATION_GROUP_COLUMN: str = "device"
 DISCRIMINATION_GROUP_VALUE: str = "ios"
-DISCRIMINATION_CATEGORIES: tuple[str, ...] = ("beauty", "electronics", "jewelry")
+DISCRIMINATION_CATEGORIES: tuple[str, ...] = ("beauty", "food", "books")
 DISCRIMINATION_SURCHARGE: float = 0.08
 """Planted price discrimination: iOS users pay 8 % more in three categories."""
+
+DISCRIMINATION_CHEAPER_TILT: float = -1.0
+"""The surcharged group buys cheaper items (with or without the surcharge): its favourite category is
+drawn with this extra price tilt (category share x (median price / median of medians) ** tilt), so it
+favours food, books and pets. Within a category it buys and is priced like everyone else, so its naive
+mean price is lower although it pays more for the same item (Simpson's paradox)."""
+
+UNDERSERVED_GROUP_COLUMN: str = "city_tier"
+UNDERSERVED_GROUP_VALUE: int = 5
+UNDERSERVED_EXPLORE_SHARE: float = 0.5
+"""Planted under-served group: users of tier-5 cities view an item drawn uniformly from the whole
+catalogue (neither their favourite category nor popularity) at this share of item views, so no
+recommender can serve them as well as the rest (their histories predict their next items worse)."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from lsc_utils.simulate.vocab import (
     DEVICE_WEIGHTS,
     DEVICES,
     DISCRIMINATION_CATEGORIES,
+    DISCRIMINATION_CHEAPER_TILT,
+    DISCRIMINATION_GROUP_VALUE,
     DISCRIMINATION_SURCHARGE,
     EMAIL_DOMAINS,
     ENGLISH_USER_SHARE,
@@ -128,6 +130,7 @@ class World:
     user_segment: np.ndarray
     user_is_bot: np.ndarray
     user_device: np.ndarray
+    user_city_tier: np.ndarray
     user_activity: np.ndarray
     user_peak_hour: np.ndarray
     user_fav_category: np.ndarray
@@ -303,7 +306,7 @@ def generate_users(
     users : pandas.DataFrame
         The canonical users table with raw PII columns ``name, phone, email``.
     latent : dict of numpy.ndarray
-        Segment (-1 for bots), device, activity, peak hour, favourite category and anchor,
+        Segment (-1 for bots), device, city tier, activity, peak hour, favourite category and anchor,
         language, payment preference, bot flag.
     canaries : pandas.DataFrame
         ``user_id, token, name, phone, email`` of every user.
@@ -314,12 +317,14 @@ def generate_users(
     profile = _profile_arrays()
     demographics = _draw_demographics(params, segment, seg, is_bot, profile, rng)
     fav_category = _draw_favourite_categories(seg, profile, rng)
+    fav_category = _cheaper_favourites(fav_category, demographics["device"], seg, profile, rng.spawn(1)[0])
     fav_anchor = _favourite_anchors(anchors, anchor_has_rooms, seg, fav_category, rng)
     users, canaries = _users_table(n, demographics, rng)
     latent = {
         "segment": segment,
         "is_bot": is_bot,
         "device": demographics["device"],
+        "city_tier": demographics["tier"],
         "activity": rng.lognormal(-0.5 * ACTIVITY_SIGMA**2, ACTIVITY_SIGMA, size=n),
         "peak_hour": _circular_hours(profile["peak_hour"][seg] + rng.normal(0.0, 0.75, size=n)),
         "fav_category": fav_category,
@@ -418,7 +423,9 @@ def _draw_demographics(
     }
 
 
-def _draw_favourite_categories(seg: np.ndarray, profile: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _draw_favourite_categories(
+    seg: np.ndarray, profile: dict[str, np.ndarray], rng: np.random.Generator, extra_tilt: float = 0.0
+) -> np.ndarray:
     """Draw each user's favourite category: category share tilted towards dearer ones by segment.
 
     Returns
@@ -427,11 +434,25 @@ def _draw_favourite_categories(seg: np.ndarray, profile: dict[str, np.ndarray], 
         Index into :data:`CATEGORIES` per user.
     """
     medians = np.array([c.median_price for c in CATEGORIES])
-    cat_weights = (
-        np.array([c.share for c in CATEGORIES])[None, :]
-        * (medians[None, :] / np.median(medians)) ** profile["category_tilt"][seg][:, None]
+    cat_weights = np.array([c.share for c in CATEGORIES])[None, :] * (medians[None, :] / np.median(medians)) ** (
+        profile["category_tilt"][seg][:, None] + extra_tilt
     )
     return _choice_by_row(rng, cat_weights / cat_weights.sum(axis=1, keepdims=True))
+
+
+def _cheaper_favourites(
+    fav_category: np.ndarray,
+    device: np.ndarray,
+    seg: np.ndarray,
+    profile: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Favourite categories of the surcharged group re-drawn with :data:`DISCRIMINATION_CHEAPER_TILT`.
+
+    ``rng`` is a child of the world's generator, so every other draw of the world is unchanged.
+    """
+    cheaper = _draw_favourite_categories(seg, profile, rng, DISCRIMINATION_CHEAPER_TILT)
+    return np.where(device == DEVICES.index(DISCRIMINATION_GROUP_VALUE), cheaper, fav_category)
 
 
 def _users_table(
@@ -604,6 +625,7 @@ def build_world(params: SimulationParams, rng: np.random.Generator) -> tuple[Wor
         user_segment=latent["segment"],
         user_is_bot=latent["is_bot"],
         user_device=latent["device"],
+        user_city_tier=latent["city_tier"],
         user_activity=latent["activity"],
         user_peak_hour=latent["peak_hour"],
         user_fav_category=latent["fav_category"],

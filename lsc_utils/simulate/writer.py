@@ -38,6 +38,7 @@ from lsc_utils.simulate.vocab import (
     DEFAULT_DIRTY_RATES,
     DIRTY_KINDS,
     DISCRIMINATION_CATEGORIES,
+    DISCRIMINATION_CHEAPER_TILT,
     DISCRIMINATION_GROUP_COLUMN,
     DISCRIMINATION_GROUP_VALUE,
     DISCRIMINATION_SURCHARGE,
@@ -50,6 +51,9 @@ from lsc_utils.simulate.vocab import (
     SENTIMENT_LABELS,
     SESSION_EVENT_TYPES,
     TRUTH_DIR,
+    UNDERSERVED_EXPLORE_SHARE,
+    UNDERSERVED_GROUP_COLUMN,
+    UNDERSERVED_GROUP_VALUE,
     UNPARSEABLE_TIMESTAMPS,
     USERS_PER_BLOCK,
 )
@@ -657,6 +661,7 @@ def _write_truth(
     bot_table["user_id"] = bot_table["user_id"].astype("str")
     _write_frame(bot_table, truth / "bots.parquet")
     (truth / "pricing.yaml").write_text(yaml.safe_dump(pricing_truth(params), sort_keys=False), encoding="utf-8")
+    (truth / "fairness.yaml").write_text(yaml.safe_dump(fairness_truth(), sort_keys=False), encoding="utf-8")
     canaries = tables["canaries"]
     values = pd.concat(
         [canaries["token"], canaries["name"], canaries["phone"], canaries["email"]]
@@ -725,6 +730,14 @@ def pricing_truth(params: SimulationParams) -> dict[str, Any]:
             if params.discrimination
             else []
         ),
+        "buys_cheaper": {
+            "group_column": DISCRIMINATION_GROUP_COLUMN,
+            "group_value": DISCRIMINATION_GROUP_VALUE,
+            "favourite_category_price_tilt": DISCRIMINATION_CHEAPER_TILT,
+            "note": "with or without the surcharge, the group's favourite category is drawn tilted towards cheap "
+            "categories; within a category it buys and is priced like everyone else, so its naive mean price is "
+            "lower although it pays more for the same item (Simpson's paradox)",
+        },
         "baseline_discounts": {
             s: {
                 "probability": SEGMENT_PROFILES[s].discount_probability,
@@ -733,6 +746,20 @@ def pricing_truth(params: SimulationParams) -> dict[str, Any]:
             }
             for s in SEGMENTS
         },
+    }
+
+
+def fairness_truth() -> dict[str, Any]:
+    """The planted under-served group as written to ``truth/fairness.yaml``."""
+    return {
+        "underserved": {
+            "table": "users",
+            "group_column": UNDERSERVED_GROUP_COLUMN,
+            "group_value": UNDERSERVED_GROUP_VALUE,
+            "explore_share": UNDERSERVED_EXPLORE_SHARE,
+            "note": "this share of the group's item views is an item drawn uniformly from the whole catalogue, "
+            "so its histories predict its next items worse than other users' and recommendation quality is lower",
+        }
     }
 
 

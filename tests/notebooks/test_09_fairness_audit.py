@@ -1,4 +1,5 @@
-"""09_fairness_audit on the default sample (planted +8 % iOS surcharge in three categories), on a
+"""09_fairness_audit on the default sample (planted +8 % iOS surcharge in three categories while iOS users
+favour cheap categories, and an under-served city tier), on a
 simulation without the surcharge, and on the real MovieLens 100k and Twitch samples through their configs."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ VERDICTS = {"pass", "flag", "not testable"}
 SAMPLE = REPO / "data" / "sample"
 """The default sample (3,000 users, 56 days; ``make test`` makes it): a surcharge planted in three of ten
 categories needs this many paid lines per category to stand out after 184 Bonferroni-corrected tests
-(on the 2,000-user, 42-day small simulation jewelry has 148 iOS-or-not lines and is not detectable)."""
+(on the 2,000-user, 42-day small simulation a category with ~150 iOS-or-not lines is not detectable)."""
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,36 @@ def test_planted_surcharge_is_found_for_the_same_item_on_the_same_day(audit_run:
     mine = mine.set_index("category")
     inside = mine.loc[rule["categories"]]
     assert inside["flag"].all(), inside
-    assert ((inside["surcharge_low"] <= rule["surcharge"]) & (rule["surcharge"] <= inside["surcharge_high"])).all(), inside
+    assert ((inside["surcharge_low"] <= rule["surcharge"]) & (rule["surcharge"] <= inside["surcharge_high"])).all(), (
+        inside
+    )
     outside = mine.drop(index=rule["categories"])
     assert not outside["flag"].any(), outside
     assert ((outside["surcharge_low"] <= 0) & (outside["surcharge_high"] >= 0)).mean() >= 0.8, outside
     audit = pd.DataFrame(metrics["audit"]).set_index("check")
     assert audit.loc[f"pricing: {rule['group_column']}={rule['group_value']}", "verdict"] == "flag"
+    # Simpson's paradox: over all categories the group pays more for the same item on the same day while its
+    # naive mean price is lower, because it favours cheap categories (truth: buys_cheaper)
+    overall = (
+        pd.DataFrame(metrics["pricing"])
+        .set_index(["attribute", "level"])
+        .loc[(rule["group_column"], rule["group_value"])]
+    )
+    assert overall["surcharge_low"] > 0 and overall["naive_ratio"] < 0, overall
     # other groups may be flagged too, and rightly: the simulator's segments take different discounts and
     # differ by age and member level, so those groups pay different prices for the same item on the same day
+
+
+def test_planted_underserved_group_is_flagged_as_the_worst_served(audit_run: tuple[dict, Path]) -> None:
+    metrics, _ = audit_run
+    planted = yaml.safe_load((SAMPLE / "truth" / "fairness.yaml").read_text(encoding="utf-8"))["underserved"]
+    column, value = planted["group_column"], str(planted["group_value"])
+    audit = pd.DataFrame(metrics["audit"]).set_index("check")
+    assert audit.loc[f"quality by {column}", "verdict"] == "flag"
+    quality = pd.DataFrame(metrics["quality_by_group"])
+    mine = quality[quality["attribute"] == column].assign(group=lambda q: q["group"].astype(str)).set_index("group")
+    assert mine["ndcg"].idxmin() == value, mine
+    assert mine.loc[value, "high"] < mine.drop(index=value)["low"].min(), mine  # below every other group's interval
 
 
 def test_audit_table_quality_exposure_and_tradeoff(audit_run: tuple[dict, Path]) -> None:

@@ -305,18 +305,18 @@ def test_planted_bots_are_found_at_the_smallest_and_the_default_size(
 
 
 def test_default_sample_bot_results_are_those_of_the_committed_notebook(default_sim: Path) -> None:
-    """Notebook 01's stored outputs (nbval): 2 bot users, 1,868 bot rows, the same quarantine counts."""
+    """Notebook 01's stored outputs (nbval): 2 bot users, 1,868 bot rows, the same quarantine counts (seed 42)."""
     result, scores = _bot_scores(default_sim)
     assert scores == {"planted": 2, "found": 2, "precision": 1.0, "recall": 1.0}
-    assert sorted(result.bot_users["peak_events_per_minute"]) == [418, 614]
+    assert sorted(result.bot_users["peak_events_per_minute"]) == [626, 663]
     reasons = result.reasons.set_index("reason")["rows"].to_dict()
     assert reasons == {
-        "null_id": 464,
+        "null_id": 463,
         "unparseable_ts": 232,
         "ts_out_of_range": 232,
-        "unknown_event_type": 464,
+        "unknown_event_type": 463,
         "negative_price": 139,
-        "duplicate": 1854,
+        "duplicate": 1853,
         "bot_user": 1868,
     }
 

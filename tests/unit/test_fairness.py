@@ -111,6 +111,28 @@ def test_calibrated_rerank_never_raises_kl_as_lambda_grows_and_mmr_one_is_releva
     assert list(fairness.calibrated_rerank(scores, categories, history, index, 10, 0.0)) == list(range(10))
 
 
+def _null_panel(rng: np.random.Generator, n_users: int = 300, lines: int = 6) -> pd.DataFrame:
+    """Paid lines without any surcharge: the group buys cheaper items, every user has a persistent price
+    level (so lines of one user are correlated and only user-clustered errors are honest)."""
+    user = np.repeat(np.arange(n_users), lines)
+    group = user % 3 == 0
+    item = np.where(group, rng.integers(0, 25, user.size), rng.integers(10, 40, user.size))
+    user_level = rng.normal(0, 0.05, n_users)[user]
+    price = (10 + 5 * item) * np.exp(user_level + rng.normal(0, 0.03, user.size))
+    return pd.DataFrame(
+        {"user_id": user, "item_id": item, "day": rng.integers(0, 14, user.size), "price": price, "g": group}
+    )
+
+
+def test_price_gap_rejects_a_true_null_at_about_the_nominal_five_percent() -> None:
+    trials = 200
+    rejected = sum(
+        fairness.price_gap(_null_panel(np.random.default_rng(s)), "g")["p_value"] < 0.05 for s in range(trials)
+    )
+    # binomial(200, 0.05): 95 % of runs fall in 5..16 rejections
+    assert 0.02 <= rejected / trials <= 0.09, rejected
+
+
 def test_within_group_bootstrap_keeps_small_groups_and_covers_a_known_gap() -> None:
     covered = 0
     trials = 120
