@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python scripts/install_nodeps.py
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (skipped when up to date)

@@ -1,4 +1,4 @@
-"""Command line of LSC Lab: ``python -m lsc_utils {run,list,simulate,convert,sentiment}``.
+"""Command line of LSC Lab: ``python -m lsc_utils {run,list,simulate,convert,sentiment,erase}``.
 
 Usage problems (unknown notebook, missing config or input, undeclared parameter, bad data) print one
 line ``lsc_utils: error: ...`` and exit with status 2; a notebook that fails exits with status 1.
@@ -89,6 +89,18 @@ def _cmd_sentiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from lsc_utils.privacy import ERASURE_LOG, erase_user
+
+    removed = erase_user(args.data, args.user, reason=args.reason)
+    rows = ", ".join(f"{name} {n:,}" for name, n in removed.items() if n)
+    print(
+        f"erased one person: {sum(removed.values()):,} rows removed ({rows}); request logged in {args.data}/{ERASURE_LOG}"
+    )
+    print("rerun the notebooks (python -m lsc_utils run ...) so that no output keeps a trace of them")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all subcommands."""
     parser = argparse.ArgumentParser(prog="python -m lsc_utils", description=__doc__.splitlines()[0])
@@ -153,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     sen.add_argument("--prefix", default="", help="prefix of the added columns (when the input has lang/score/label)")
     sen.add_argument("--quiet", action="store_true", help="no progress bar")
     sen.set_defaults(func=_cmd_sentiment)
+
+    era = sub.add_parser("erase", help="remove one person from a dataset folder (right to erasure) and log it")
+    era.add_argument("--data", required=True, help="canonical dataset folder (the raw input of a run)")
+    era.add_argument("--user", required=True, help="the person's raw user_id in that folder")
+    era.add_argument("--reason", default="data subject request", help="recorded with the request")
+    era.set_defaults(func=_cmd_erase)
     return parser
 
 

@@ -32,6 +32,7 @@ from lsc_utils.simulate.demand import demand_truth_tables, market_events, simula
 from lsc_utils.simulate.helpers import _format_ids, _format_ms_timestamps, _take_strings
 from lsc_utils.simulate.limits import check_days, check_size
 from lsc_utils.simulate.noise import build_bot_events, compose_comments, inject_dirty_rows
+from lsc_utils.simulate.pii_benchmark import pii_benchmark
 from lsc_utils.simulate.sessions import BlockOutput, Counters, Events, _concat, _take, build_session_events
 from lsc_utils.simulate.vocab import (
     CATEGORIES,
@@ -445,9 +446,10 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     """Generate every table, the truth files and ``dataset.yaml`` into ``out`` (a staging folder)."""
     truth = out / TRUTH_DIR
     truth.mkdir(parents=True, exist_ok=True)
-    # a third child for the guest audience, a fourth for the market and a fifth for the campaign: the
-    # first two (and so every other table) do not change
-    world_seed, blocks_seed, audience_seed, market_seed, campaign_seed = np.random.SeedSequence(params.seed).spawn(5)
+    # a third child for the guest audience, a fourth for the market, a fifth for the campaign and a sixth for
+    # the PII benchmark: the first two (and so every other table) do not change
+    seeds = np.random.SeedSequence(params.seed).spawn(6)
+    world_seed, blocks_seed, audience_seed, market_seed, campaign_seed, pii_seed = seeds
     world, tables = build_world(params, np.random.default_rng(world_seed))
     offered = _campaign(out, truth, params, world, tables, np.random.default_rng(campaign_seed))
     for name in ("users", "items", "rooms"):
@@ -463,6 +465,7 @@ def _write_dataset(out: Path, params: SimulationParams, progress: bool) -> None:
     dirty_rows = pd.concat(dirty_parts, ignore_index=True)
     _write_truth(truth, params, world, tables, dirty_rows, pii_values)
     _write_customer_truth(truth, params, world, tables["users"], purchase_parts)
+    _write_frame(pii_benchmark(np.random.default_rng(pii_seed)), truth / "pii_benchmark.parquet")
     _write_dataset_meta(out, params, counters)
 
 

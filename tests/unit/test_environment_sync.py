@@ -32,3 +32,9 @@ def test_environment_yml_mirrors_pyproject_pins() -> None:
 def test_every_environment_dependency_has_a_comment() -> None:
     lines = [ln for ln in (REPO / "environment.yml").read_text().splitlines() if "==" in ln]
     assert lines and all("#" in ln.split("==", 1)[1] for ln in lines)
+
+
+def test_no_deps_pins_are_documented_in_environment_yml() -> None:
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["lsc-lab"]["no-deps"]
+    text = (REPO / "environment.yml").read_text()
+    assert pins and all(f"pip install --no-deps {pin}" in text for pin in pins)

@@ -1,34 +1,11 @@
-"""Release checks of a run's outputs (a leak scan for planted personal data); the keyed pseudonyms and
-the key they need live in :mod:`lsc_utils.pii` and are re-exported here.
-"""
+"""The canary leak scan: every file of a folder searched for planted personal data (Parquet cells,
+text files, and the bytes of anything else)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lsc_utils.pii import (
-    DEFAULT_KEY_FILE,
-    KEY_ENV,
-    KEY_FILE_ENV,
-    MIN_KEY_LENGTH,
-    key_file_path,
-    key_fingerprint,
-    load_pseudonym_key,
-    pseudonymize,
-)
-
-__all__ = [
-    "DEFAULT_KEY_FILE",
-    "KEY_ENV",
-    "KEY_FILE_ENV",
-    "MIN_KEY_LENGTH",
-    "TEXT_SUFFIXES",
-    "find_leaks",
-    "key_file_path",
-    "key_fingerprint",
-    "load_pseudonym_key",
-    "pseudonymize",
-]
+__all__ = ["TEXT_SUFFIXES", "find_leaks", "literal_trie_pattern"]
 
 TEXT_SUFFIXES: tuple[str, ...] = (
     ".json",
