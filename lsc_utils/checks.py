@@ -100,3 +100,13 @@ def missing_columns_error(
         f"{', '.join(repr(c) for c in missing)} missing{needed_by} "
         f"(columns found: {', '.join(map(str, found))})."
     )
+
+
+RESIDENT_ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+RESIDENT_ID_CHECK = "10X98765432"
+"""GB 11643-1999 (ISO 7064 MOD 11-2): check character = ``RESIDENT_ID_CHECK[sum(d_i * w_i) mod 11]``."""
+
+
+def resident_id_check_character(body: str) -> str:
+    """The GB 11643 check character of the first 17 digits of a resident identity number."""
+    return RESIDENT_ID_CHECK[sum(int(d) * w for d, w in zip(body[:17], RESIDENT_ID_WEIGHTS, strict=True)) % 11]

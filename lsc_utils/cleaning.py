@@ -11,6 +11,7 @@ null_id            a required id (``user_id``, ``item_id`` ...) is null
 unparseable_ts     a timestamp that is missing or cannot be parsed
 ts_out_of_range    an event or comment timestamp outside the valid period (``dataset.yaml`` period, else
                    1990-01-01..today); sign-up and room times only need to fall in 1990-01-01..period end
+retention_expired  an event, comment or exposure older than the retention limit (``retention_days``)
 out_of_vocabulary  a source code the adapter does not document (kept as ``out_of_vocabulary:<raw>``)
 invalid_source_value a source value that is not what its column holds (control characters in an id,
                    a price that is not a number; kept as ``invalid_<column>:<type>`` by the adapter)
@@ -40,6 +41,7 @@ REASON_ORDER: tuple[str, ...] = (
     "null_id",
     "unparseable_ts",
     "ts_out_of_range",
+    "retention_expired",
     "out_of_vocabulary",
     "invalid_source_value",
     "unknown_event_type",
@@ -113,14 +115,23 @@ class CleaningConfig:
         sessions: 30) where the typical user peaks at 1-10, so a relative rule (median + k MAD, a high
         quantile) would quarantine people. Planted bots peak at about 300 or more at every simulation size
         (:data:`lsc_utils.simulate.BOT_MIN_EVENTS`), simulated humans at 8-14.
+    retention_days : int
+        Retention limit: events, comments and exposures older than this many days before the end of the
+        valid period are quarantined as ``retention_expired`` (counted, never silently dropped);
+        0 keeps everything.
     """
 
     session_gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES
     valid_from: str | None = None
     valid_to: str | None = None
     bot_events_per_minute: int = 60
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.retention_days, int | np.integer) and self.retention_days >= 0):
+            raise ValueError(
+                f"The 'retention_days' parameter must be an int >= 0 (0 = no limit). Got {self.retention_days!r} instead."
+            )
         if not self.session_gap_minutes > 0:
             raise ValueError(
                 f"The 'session_gap_minutes' parameter must be a number > 0. Got {self.session_gap_minutes!r} instead."
@@ -168,8 +179,8 @@ def reason_of(problem: RowProblem) -> str:
         problem.problem == "null_value" and problem.column in TS_COLUMNS.values()
     ):
         return "unparseable_ts"
-    if problem.problem == "ts_out_of_range":
-        return "ts_out_of_range"
+    if problem.problem in ("ts_out_of_range", "retention_expired"):
+        return problem.problem
     if problem.problem in ("source_vocabulary", "invalid_source_value"):
         return "out_of_vocabulary" if problem.problem == "source_vocabulary" else "invalid_source_value"
     if problem.problem == "out_of_vocabulary" and problem.column == "event_type":
@@ -363,9 +374,13 @@ def _protect(table: str, frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
 
 
 def _table_problems(
-    table: str, frame: pd.DataFrame, raw: Dataset, period: tuple[pd.Timestamp, pd.Timestamp]
+    table: str,
+    frame: pd.DataFrame,
+    raw: Dataset,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+    retention_days: int = 0,
 ) -> list[RowProblem]:
-    """Row problems of one table: the schema's, plus timestamps outside the valid period."""
+    """Row problems of one table: the schema's, timestamps outside the valid period, expired activity."""
     problems = list(raw.problems.get(table, []))
     ts_col = TS_COLUMNS.get(table)
     if ts_col is not None:
@@ -373,6 +388,11 @@ def _table_problems(
         outside = out_of_range_timestamps(frame[ts_col], *bounds)
         if outside.any():
             problems.append(RowProblem(table, ts_col, "ts_out_of_range", outside))
+        if retention_days and table in ACTIVITY_TABLES:
+            cutoff = period[1] - pd.Timedelta(days=retention_days)
+            expired = out_of_range_timestamps(frame[ts_col], cutoff, period[1]) & ~outside
+            if expired.any():
+                problems.append(RowProblem(table, ts_col, "retention_expired", expired))
     if table == "events" and "event_type" in frame:
         problems += _flagged_by_adapter(frame["event_type"])
     return problems
@@ -472,7 +492,7 @@ def clean_dataset(
     row_counts: dict[str, tuple[int, int]] = {}
     bots = pd.DataFrame({"user_id": pd.Series(dtype="str"), "peak_events_per_minute": pd.Series(dtype="int64")})
     for table, frame in raw.tables.items():
-        problems = _table_problems(table, frame, raw, period)
+        problems = _table_problems(table, frame, raw, period, config.retention_days)
         flagged = [(reason_of(p), p.mask) for p in problems]
         flagged.append(("duplicate", duplicate_rows(frame, PRIMARY_KEYS.get(table))))
         if table == "events":

@@ -174,6 +174,7 @@ PROBLEM_TEXT: dict[str, str] = {
     "out_of_vocabulary": "values outside the canonical vocabulary",
     "below_minimum": "values below the allowed minimum",
     "ts_out_of_range": "timestamps outside the valid period",
+    "retention_expired": "activity older than the retention limit",
 }
 
 

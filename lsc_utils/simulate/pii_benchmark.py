@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-RESIDENT_ID_CHECK = "10X98765432"
+from lsc_utils.checks import RESIDENT_ID_CHECK, resident_id_check_character
+
 REGIONS = ("110105", "310115", "440305", "510104", "330106", "320102")
 CARD_PREFIXES = ("4", "51", "55", "62", "6011", "37")
 STREETS_EN = ("Baker Street", "Main Street", "Oak Avenue", "Elm Road", "Park Lane", "Sunset Boulevard")
@@ -37,7 +37,7 @@ def resident_id(rng: np.random.Generator, valid: bool = True) -> str:
     """A resident id with a real birth date and the right (or, when not ``valid``, a wrong) check character."""
     birth = pd.Timestamp("1950-01-01") + pd.Timedelta(days=int(rng.integers(0, 20000)))
     body = f"{REGIONS[rng.integers(len(REGIONS))]}{birth:%Y%m%d}{rng.integers(0, 1000):03d}"
-    check = RESIDENT_ID_CHECK[sum(int(d) * w for d, w in zip(body, RESIDENT_ID_WEIGHTS, strict=True)) % 11]
+    check = resident_id_check_character(body)
     if not valid:
         check = RESIDENT_ID_CHECK[(RESIDENT_ID_CHECK.index(check) + 1 + rng.integers(0, 10)) % 11]
     return body + check

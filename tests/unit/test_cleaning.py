@@ -84,6 +84,28 @@ def test_every_planted_reason_is_found_and_ledger_balances(tmp_path) -> None:
     assert q.loc[q["reason"] == "unparseable_ts", "raw_ts"].tolist() == ["yesterday"]
 
 
+def test_retention_limit_quarantines_old_activity_with_its_own_reason(tmp_path) -> None:
+    events, truth = _planted_events()
+    late = pd.DataFrame(
+        [
+            {"user_id": "u9", "ts": f"2026-03-{d:02d}T12:00:00Z", "event_type": "view_item", "price": None}
+            for d in (20, 25, 30)
+        ]
+    )
+    events = pd.concat([events, late], ignore_index=True)
+    raw = _raw_dataset(tmp_path, events)
+    result = cleaning.clean_dataset(raw, KEY, cleaning.CleaningConfig(retention_days=10))  # period ends 2026-03-31
+    reasons = result.reasons.set_index("reason")["rows"].to_dict()
+    # every parseable row of 2 March (20 clean, the unknown type, the negative price, the duplicate, the 200 bot
+    # rows) and the row of 20 March are older than 21 March: expired comes before content reasons (they are
+    # deleted anyway); null ids, unparseable and out-of-period timestamps keep their reasons
+    assert reasons["retention_expired"] == 20 + 3 + 200 + 1
+    assert reasons == {"null_id": 1, "unparseable_ts": 1, "ts_out_of_range": 2, "retention_expired": 224}
+    assert result.ledger.set_index("table").loc["events", "kept_rows"] == 2  # 25 and 30 March
+    with pytest.raises(ValueError, match="'retention_days' parameter must be an int >= 0"):
+        cleaning.CleaningConfig(retention_days=-1)
+
+
 def test_scores_against_planted_truth() -> None:
     quarantine = pd.DataFrame({"reason": ["duplicate", "duplicate", "null_id"], "source_row": [1, 2, 3]})
     truth = pd.DataFrame({"row": [1, 5, 3], "kind": ["duplicate", "duplicate", "null_id"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,25 @@ def test_scan_finds_each_kind_after_nfkc_and_ignores_look_alikes() -> None:
             "ts 1717171717000",
             "share 0.5925925925925926",  # decimals of a float are not a card number
             "gmv 16889189177.25",
+            "+10000000 aura",  # real YouTube chat: a score, not a phone
+            "wxdMmhggbw lol",  # real YouTube chat: no separator after the keyword
         ]
     )
     found = privacy.scan_texts(texts).groupby("row")["kind"].agg(list)
     expected = ["RESIDENT_ID", "BANK_CARD", "PHONE_CN", "WECHAT", "QQ", "EMAIL", "PHONE_INTL", "ADDRESS", "ADDRESS"]
     assert found.to_dict() == {i: [k] for i, k in enumerate(expected)}
+
+
+def test_a_column_of_numeric_ids_is_not_a_column_of_cards() -> None:
+    rng = np.random.default_rng(8)
+    ids = pd.DataFrame({"row_id": rng.integers(6_200_000_000_000_000, 6_299_999_999_999_999, 2_000)})
+    single_hits = privacy.scan_texts(ids["row_id"].astype(str))
+    assert 100 < len(single_hits) < 300  # ~1 in 10 passes Luhn by chance: each alone looks like a card
+    assert privacy.scan_table(ids, "t").empty  # the column as a whole does not
+    cards = pd.DataFrame({"pan": ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"]})
+    assert privacy.scan_table(cards, "t").to_dict("records") == [
+        {"table": "t", "column": "pan", "kind": "BANK_CARD", "cells": 4}
+    ]
 
 
 def test_detection_on_the_planted_benchmark_of_another_seed() -> None:
@@ -176,6 +191,33 @@ def test_ledger_refuses_to_overspend_the_budget() -> None:
     assert ledger.spent == pytest.approx(0.8)
 
 
+def test_bounded_cell_counts_keep_each_person_in_at_most_m_cells() -> None:
+    import duckdb
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    rows = pd.DataFrame(
+        {
+            "user_id": rng.choice([f"u{i}" for i in range(50)], n),
+            "category": rng.choice(list("abc"), n),
+            "day": rng.integers(0, 20, n),
+        }
+    )
+    con = duckdb.connect()
+    con.register("purchases", rows)
+    full = privacy.bounded_cell_counts(con, "purchases", ["category", "day"], 5, seed=1)
+    assert full["users"].sum() == 50 * 5  # every user is in more than 5 cells and keeps exactly 5
+    pd.testing.assert_frame_equal(full, privacy.bounded_cell_counts(con, "purchases", ["category", "day"], 5, seed=1))
+    without = privacy.bounded_cell_counts(
+        con, "(SELECT * FROM purchases WHERE user_id <> 'u3')", ["category", "day"], 5, seed=1
+    )
+    both = full.merge(without, on=["category", "day"], how="left", suffixes=("", "_without")).fillna(0)
+    assert (both["users"] - both["users_without"]).abs().sum() == 5  # one person moves the counts by m in L1
+    ledger = privacy.PrivacyLedger(1.0)
+    noisy = privacy.dp_cell_counts(full, 5, 0.5, ledger, "cells", seed=3)
+    assert ledger.table()["scale"].iloc[0] == pytest.approx(10.0) and (noisy["dp_users"] >= 0).all()
+
+
 def test_consent_audit_flags_opted_out_people_on_lists() -> None:
     users = pd.DataFrame(
         {
@@ -193,6 +235,12 @@ def test_consent_audit_flags_opted_out_people_on_lists() -> None:
     assert privacy.consent_audit(users, None, same)[0]["verdict"] == "pass"
 
 
+def _erase(data: Path, user: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LSC_PSEUDONYM_KEY": "test-key-for-erasure-0123456789"}
+    command = [sys.executable, "-m", "lsc_utils", "erase", "--data", str(data), "--user", user]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, check=False)
+
+
 def test_erase_cli_removes_a_user_everywhere_and_logs_only_the_pseudonym(tmp_path: Path) -> None:
     from lsc_utils.simulate import simulate
 
@@ -200,15 +248,7 @@ def test_erase_cli_removes_a_user_everywhere_and_logs_only_the_pseudonym(tmp_pat
     users = pq.read_table(data / "users.parquet").to_pandas()
     victim = users["user_id"].iloc[5]
     schema = pq.read_schema(data / "events.parquet")
-    env = {"LSC_PSEUDONYM_KEY": "test-key-for-erasure-0123456789"}
-    done = subprocess.run(
-        [sys.executable, "-m", "lsc_utils", "erase", "--data", str(data), "--user", victim],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, **env},
-        check=False,
-    )
+    done = _erase(data, victim)
     assert done.returncode == 0, done.stderr
     assert victim not in done.stdout + done.stderr
     for file in [
@@ -223,14 +263,7 @@ def test_erase_cli_removes_a_user_everywhere_and_logs_only_the_pseudonym(tmp_pat
     assert pq.read_schema(data / "events.parquet").equals(schema)
     log = (data / privacy.ERASURE_LOG).read_text(encoding="utf-8")
     assert victim not in log and "events.parquet=" in log
-    again = subprocess.run(
-        [sys.executable, "-m", "lsc_utils", "erase", "--data", str(data), "--user", victim],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, **env},
-        check=False,
-    )
+    again = _erase(data, victim)
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "no user with that user_id" in again.stderr
 
 
