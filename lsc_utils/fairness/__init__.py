@@ -2,7 +2,7 @@
 bubbles with re-ranking trade-offs, a differentiated-pricing audit and selection rates of targeting.
 
 Files: ``groups`` (fairlearn MetricFrame means by group, within-group bootstrap gaps), ``exposure``
-(position-weighted item and provider exposure, Gini, head shares, long-tail coverage),
+(position-weighted item, provider and streamer exposure, Gini, head shares, long-tail coverage),
 ``calibration`` (Steck's C_KL, entropy, intra-list diversity, calibrated and MMR re-ranking),
 ``pricing`` (log price on a group with item and day fixed effects, clustered by user; four-fifths
 rule with Fisher's exact test) and ``audit`` (the audit table with fixed thresholds).
@@ -26,7 +26,14 @@ from lsc_utils.fairness.calibration import (
     mmr_rerank,
     rerank_lists,
 )
-from lsc_utils.fairness.exposure import concentration, gini, item_exposure, position_weight, provider_exposure
+from lsc_utils.fairness.exposure import (
+    concentration,
+    exposure_by_model,
+    gini,
+    item_exposure,
+    position_weight,
+    provider_exposure,
+)
 from lsc_utils.fairness.groups import bootstrap_group_gaps, group_means
 from lsc_utils.fairness.pricing import absorb, price_gap, selection_rates
 
@@ -39,6 +46,7 @@ __all__ = [
     "category_mix",
     "concentration",
     "entropy",
+    "exposure_by_model",
     "exposure_row",
     "gini",
     "group_means",

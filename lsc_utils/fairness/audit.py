@@ -65,16 +65,26 @@ def quality_row(attribute: str, metric: str, gaps: dict[str, Any]) -> dict[str, 
     )  # fmt: skip
 
 
-def exposure_row(stats: dict[str, float]) -> dict[str, Any]:
-    """Exposure amplification of the head of the catalogue."""
-    earned = stats["top10_interaction_share"]
-    ratio = stats["top10_exposure_share"] / earned if earned > 0 else float("nan")
+def exposure_row(stats: dict[str, float], subject: str = "item", earned: str = "interactions") -> dict[str, Any]:
+    """Exposure amplification of the head of the catalogue.
+
+    Parameters
+    ----------
+    stats : dict
+        :func:`~lsc_utils.fairness.exposure.concentration` of the audited lists.
+    subject : str, default "item"
+        What is exposed (item, streamer); names the check.
+    earned : str, default "interactions"
+        What the head's share is measured in (interactions, viewers).
+    """
+    share = stats["top10_interaction_share"]
+    ratio = stats["top10_exposure_share"] / share if share > 0 else float("nan")
     text = (
-        f"the top 10 % of items by interactions get {stats['top10_exposure_share']:.0%} of the exposure for "
-        f"{earned:.0%} of the interactions; Gini of exposure {stats['gini_exposure']:.2f} over the whole catalogue."
+        f"the top 10 % of {subject}s by {earned} get {stats['top10_exposure_share']:.0%} of the exposure for "
+        f"{share:.0%} of the {earned}; Gini of exposure {stats['gini_exposure']:.2f} over every {subject}."
     )
     return row(
-        "item exposure", "top-10 % exposure share / interaction share", ratio, None, None,
+        f"{subject} exposure", f"top-10 % exposure share / {earned} share", ratio, None, None,
         f"> {AMPLIFICATION}", "flag" if ratio > AMPLIFICATION else "pass", text,
     )  # fmt: skip
 

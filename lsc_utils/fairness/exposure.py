@@ -90,3 +90,35 @@ def concentration(exposure: pd.Series, interactions: pd.Series) -> dict[str, flo
     tail = order[int(np.ceil(len(order) * 0.2)) :]
     out["long_tail_coverage"] = float((exposure[tail] > 0).mean()) if len(tail) else 0.0
     return out
+
+
+def exposure_by_model(lists: pd.DataFrame, catalogue: pd.Index, interactions: pd.Series, k: int = 10) -> pd.DataFrame:
+    """Concentration of exposure of each model's lists (e.g. next-stream lists over streamers).
+
+    Parameters
+    ----------
+    lists : pandas.DataFrame
+        ``model, user_id, item_id, rank`` (item = the exposed unit: product, streamer, room).
+    catalogue : pandas.Index
+        Every unit that could be shown (units never shown count with zero exposure).
+    interactions : pandas.Series
+        What each unit earned in training (e.g. distinct viewers per streamer).
+    k : int, default 10
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (in order of appearance): the :func:`concentration` statistics,
+        ``amplification`` (top-10 % exposure share / their interaction share) and ``coverage`` (share
+        of the catalogue shown at least once).
+    """
+    require_columns(lists, ["model", "user_id", "item_id", "rank"], "lists", "exposure_by_model")
+    rows = []
+    for model, part in lists.groupby("model", sort=False):
+        exposure = item_exposure(part, catalogue, k)
+        stats = concentration(exposure, interactions)
+        earned = stats["top10_interaction_share"]
+        stats["amplification"] = stats["top10_exposure_share"] / earned if earned > 0 else float("nan")
+        stats["coverage"] = float((exposure.reindex(catalogue, fill_value=0.0) > 0).mean()) if len(catalogue) else 0.0
+        rows.append({"model": model, **stats})
+    return pd.DataFrame(rows)

@@ -27,7 +27,7 @@ from lsc_utils.recsys._common import (
     _utc_series,
     _utc_timestamp,
 )
-from lsc_utils.recsys._topk import _batches
+from lsc_utils.recsys._topk import _batches, select_top_k
 from lsc_utils.recsys.content import HybridRecommender, ItemFeatures
 from lsc_utils.recsys.interactions import Interactions, build_interactions, interactions_from_frame
 from lsc_utils.recsys.live import live_rooms, recommend_rooms, rerank_with_live_signals
@@ -76,34 +76,105 @@ def _availability(
     return pd.DataFrame({"target": target_rows, "item_id": slots["item_id"].to_numpy()[slot_rows]})
 
 
-def _target_ranks(model: BaseRecommender, targets: pd.DataFrame, available: pd.DataFrame | None) -> np.ndarray:
-    """Rank of each target item among the candidates of its user (inf when it cannot be ranked)."""
+def _candidate_scores(
+    model: BaseRecommender, rows: np.ndarray, picked: np.ndarray, mask: sp.csr_matrix | None
+) -> np.ndarray:
+    """Scores of the targets ``picked`` (their user rows ``rows``), non-candidates set to -inf."""
+    scores = model._score_rows(rows[picked]).astype(np.float64)
+    if mask is not None:
+        scores[~mask[picked].toarray()] = -np.inf
+    return scores
+
+
+def _availability_mask(
+    model: BaseRecommender, targets: pd.DataFrame, available: pd.DataFrame | None
+) -> sp.csr_matrix | None:
+    """Boolean target x catalogue matrix of the candidates (None: every item is a candidate)."""
+    if available is None:
+        return None
+    avail_cols = model.item_index_.get_indexer(pd.Index(available["item_id"]))
+    ok = avail_cols >= 0
+    return sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=bool), (available["target"].to_numpy()[ok], avail_cols[ok])),
+        shape=(len(targets), len(model.item_index_)),
+    )
+
+
+def _ranks_and_lists(
+    model: BaseRecommender, targets: pd.DataFrame, available: pd.DataFrame | None, k: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Rank of each target among its user's candidates (inf when unrankable) and the top-k lists.
+
+    Ties are broken by catalogue position in both, so the list holds the target exactly when its rank
+    is at most k.
+    """
     rows = model.interactions_.user_positions(targets["user_id"])
     columns = model.item_index_.get_indexer(pd.Index(targets["item_id"]))
     ranks = np.full(len(targets), np.inf)
-    if available is not None:
-        avail_cols = model.item_index_.get_indexer(pd.Index(available["item_id"]))
-        ok = avail_cols >= 0
-        mask = sp.csr_matrix(
-            (np.ones(int(ok.sum()), dtype=bool), (available["target"].to_numpy()[ok], avail_cols[ok])),
-            shape=(len(targets), len(model.item_index_)),
-        )
-    scorable = np.flatnonzero((rows >= 0) & (columns >= 0))
+    mask = _availability_mask(model, targets, available)
+    lists = []
+    scorable = np.flatnonzero(rows >= 0)
     for batch in _batches(len(scorable), model._batch_width()):
         picked = scorable[batch]
-        scores = model._score_rows(rows[picked]).astype(np.float64)
-        if available is not None:
-            scores[~mask[picked].toarray()] = -np.inf
-        target_scores = scores[np.arange(len(picked)), columns[picked]]
-        better = (scores > target_scores[:, None]).sum(axis=1)
-        tied_before = ((scores == target_scores[:, None]) & (np.arange(scores.shape[1]) < columns[picked, None])).sum(
-            axis=1
+        scores = _candidate_scores(model, rows, picked, mask)
+        top_columns, top_values = select_top_k(scores, k)
+        width = top_columns.shape[1]
+        valid = np.isfinite(top_values).ravel()
+        lists.append(
+            pd.DataFrame(
+                {
+                    "user_id": targets["user_id"].to_numpy()[np.repeat(picked, width)][valid],
+                    "item_id": model.item_index_.take(top_columns.ravel()[valid]),
+                    "rank": np.tile(np.arange(1, width + 1, dtype=np.int64), len(picked))[valid],
+                    "score": top_values.ravel()[valid],
+                }
+            )
         )
+        known = columns[picked] >= 0
+        cols = np.where(known, columns[picked], 0)
+        target_scores = np.where(known, scores[np.arange(len(picked)), cols], -np.inf)
+        better = (scores > target_scores[:, None]).sum(axis=1)
+        tied_before = ((scores == target_scores[:, None]) & (np.arange(scores.shape[1]) < cols[:, None])).sum(axis=1)
         ranks[picked] = np.where(np.isfinite(target_scores), 1 + better + tied_before, np.inf)
-    return ranks
+    empty = pd.DataFrame({"user_id": [], "item_id": [], "rank": np.array([], np.int64), "score": []})
+    return ranks, pd.concat(lists, ignore_index=True) if lists else empty
 
 
-def next_stream_hit_rate(
+def _hit_rates(hits: np.ndarray, is_repeat: np.ndarray) -> dict[str, float]:
+    """Hit rate overall, on repeat and on new targets, with the number of targets and the repeat share."""
+    return {
+        "hit_rate": _mean(hits.astype(np.float64)),
+        "hit_rate_repeat": float(hits[is_repeat].mean()) if is_repeat.any() else math.nan,
+        "hit_rate_new": float(hits[~is_repeat].mean()) if (~is_repeat).any() else math.nan,
+        "n_users": len(hits),
+        "repeat_share": _mean(is_repeat.astype(np.float64)),
+    }
+
+
+@dataclass(frozen=True)
+class NextStreamEvaluation:
+    """Result of :func:`evaluate_next_stream`.
+
+    Attributes
+    ----------
+    hit_rates : pandas.DataFrame
+        One row per model: ``model, hit_rate, hit_rate_repeat, hit_rate_new, n_users, repeat_share``.
+    lists : pandas.DataFrame
+        The top-k list each model shows each target user at the target time: ``model, user_id,
+        item_id, rank, score`` (item = streamer), for exposure audits (notebook 09).
+    training_rows : pandas.Series
+        Training rows per item (the watch the lists could learn from), every item of the log included.
+    training_users : pandas.Series
+        Distinct training users per item.
+    """
+
+    hit_rates: pd.DataFrame
+    lists: pd.DataFrame
+    training_rows: pd.Series
+    training_users: pd.Series
+
+
+def evaluate_next_stream(
     data: pd.DataFrame,
     models: Mapping[str, BaseRecommender],
     k: int = 10,
@@ -112,8 +183,8 @@ def next_stream_hit_rate(
     time_col: str = "ts",
     availability_window: float | None = None,
     half_life: float | None = None,
-) -> pd.DataFrame:
-    """Hit rate@k of predicting each user's next stream (leave-last-out), repeats included.
+) -> NextStreamEvaluation:
+    """Hit rate@k of predicting each user's next stream (leave-last-out, repeats included), with the lists.
 
     Protocol: each user's last row (latest time; ties by item id) is the target; the training matrix
     holds every other user's rows plus the user's own rows strictly before the target time, counted
@@ -139,9 +210,8 @@ def next_stream_hit_rate(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per model: ``model, hit_rate, hit_rate_repeat, hit_rate_new, n_users,
-        repeat_share`` (repeat = the target streamer is in the user's history).
+    NextStreamEvaluation
+        Hit rates per model, the top-k lists behind them and the training watch per streamer.
     """
     owner = "next_stream_hit_rate"
     k = _check_int(k, "k", owner)
@@ -162,21 +232,40 @@ def next_stream_hit_rate(
     if availability_window is not None:
         window = _check_float(availability_window, "availability_window", owner, 0.0, math.inf)
         available = _availability(frame, item_col, times, targets, window)
-    rows = []
+    rows, lists = [], []
     for name, model in models.items():
-        fitted = clone(model).fit(train)
-        hits = _target_ranks(fitted, targets, available) <= k
-        rows.append(
-            {
-                "model": name,
-                "hit_rate": _mean(hits.astype(np.float64)),
-                "hit_rate_repeat": float(hits[is_repeat].mean()) if is_repeat.any() else math.nan,
-                "hit_rate_new": float(hits[~is_repeat].mean()) if (~is_repeat).any() else math.nan,
-                "n_users": len(targets),
-                "repeat_share": _mean(is_repeat.astype(np.float64)),
-            }
-        )
-    return pd.DataFrame(rows)
+        ranks, top = _ranks_and_lists(clone(model).fit(train), targets, available, k)
+        lists.append(top.assign(model=name))
+        rows.append({"model": name, **_hit_rates(ranks <= k, is_repeat)})
+    catalogue = pd.Index(pd.unique(frame[item_col])).sort_values()
+    columns = ["model", "user_id", "item_id", "rank", "score"]
+    return NextStreamEvaluation(
+        hit_rates=pd.DataFrame(rows),
+        lists=pd.concat(lists, ignore_index=True)[columns] if lists else pd.DataFrame(columns=columns),
+        training_rows=history.groupby("item_id").size().reindex(catalogue, fill_value=0).rename("rows"),
+        training_users=history.groupby("item_id")["user_id"].nunique().reindex(catalogue, fill_value=0).rename("users"),
+    )
+
+
+def next_stream_hit_rate(
+    data: pd.DataFrame,
+    models: Mapping[str, BaseRecommender],
+    k: int = 10,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str = "ts",
+    availability_window: float | None = None,
+    half_life: float | None = None,
+) -> pd.DataFrame:
+    """Hit rate@k of predicting each user's next stream: the ``hit_rates`` of :func:`evaluate_next_stream`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: ``model, hit_rate, hit_rate_repeat, hit_rate_new, n_users,
+        repeat_share`` (repeat = the target streamer is in the user's history).
+    """
+    return evaluate_next_stream(data, models, k, user_col, item_col, time_col, availability_window, half_life).hit_rates
 
 
 # ---------------------------------------------------------------------------------------------

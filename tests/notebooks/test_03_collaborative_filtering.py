@@ -160,23 +160,5 @@ def test_movielens_100k_reaches_published_accuracy_and_files_reproduce_it(shared
     assert manifest["notebooks"][1]["parameters"]["EVENT_WEIGHTS"] == "uniform"
 
 
-@pytest.mark.realdata
-def test_twitch_repeat_aware_beats_popularity_for_the_next_stream(shared_data: Path, tmp_path: Path) -> None:
-    from lsc_utils.datasets import convert
-    from lsc_utils.run import run_collection
-
-    raw = shared_data / "twitch_liverec" / "twitch105k_filterbubbles.csv"
-    data = convert("twitch", raw, tmp_path / "twitch")
-    run = run_collection(
-        REPO / "configs" / "twitch.yaml", data=data, out=tmp_path / "run", only="01,03", progress=False
-    )
-    metrics = nbtools.read_metrics(run / NAME)
-    assert "item_models" in metrics["skipped_sections"] and "next_stream" not in metrics["skipped_sections"]
-    table = pd.DataFrame(metrics["next_stream_hit_rate"]).set_index("model")
-    assert set(table["candidates"]) == {"all streamers"} and (table["n_users"] == 2000).all()
-    rates = table["hit_rate"]
-    assert rates["repeat_aware"] >= rates["popularity"] + 0.3
-    assert rates[["item_knn", "als", "bpr"]].max() > rates["popularity"] + 0.2
-    assert table.loc["repeat_aware", "hit_rate_repeat"] > table.loc["item_knn", "hit_rate_repeat"]
-    rooms = {row["variant"]: row for row in metrics["room_hit_rate"]}
-    assert rooms["recommend_rooms"]["hit_rate"] >= rooms["live popularity"]["hit_rate"] + 0.3
+# The Twitch run of 03 (next stream, live-room lists) shares one run with 09's streamer-exposure audit:
+# tests/notebooks/test_09_fairness_audit.py::test_twitch_next_stream_and_streamer_exposure.

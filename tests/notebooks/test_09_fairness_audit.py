@@ -89,6 +89,13 @@ def test_audit_table_quality_exposure_and_tradeoff(audit_run: tuple[dict, Path])
     mmr = tradeoff[tradeoff["method"] == "mmr"].sort_values("strength")
     assert mmr["ild"].iloc[-1] > mmr["ild"].iloc[0]
     assert (run_dir / NAME / "tables" / "audit.csv").is_file()
+    # streamer exposure of 03's next-stream lists over every anchor: one popularity list for all viewers
+    # concentrates exposure most; the audit row is the model with the best hit rate
+    stream = pd.DataFrame(metrics["streamer_exposure"]).set_index("model")
+    assert stream["amplification"].idxmax() == "popularity" and stream.loc["popularity", "coverage"] < 0.2
+    assert (stream["gini_exposure"] > stream["gini_interactions"]).loc["popularity"]
+    row = audit.set_index("check").loc["streamer exposure"]
+    assert row["value"] == pytest.approx(stream.loc[stream["hit_rate"].idxmax(), "amplification"], abs=1e-4)
 
 
 def test_without_the_planted_surcharge_ios_is_not_flagged(tmp_path: Path) -> None:
@@ -117,3 +124,38 @@ def test_movielens_gives_real_group_differences_with_intervals(shared_data: Path
     quality = pd.DataFrame(m["quality_by_group"])
     assert {"gender", "age_band"} <= set(quality["attribute"])
     assert "pricing" in m["skipped_sections"]  # ratings carry no prices
+
+
+@pytest.mark.realdata
+def test_twitch_next_stream_and_streamer_exposure(shared_data: Path, tmp_path: Path) -> None:
+    from lsc_utils.datasets import convert
+    from lsc_utils.run import run_collection
+
+    raw = shared_data / "twitch_liverec" / "twitch105k_filterbubbles.csv"
+    data = convert("twitch", raw, tmp_path / "twitch")
+    run = run_collection(
+        REPO / "configs" / "twitch.yaml", data=data, out=tmp_path / "run", only="01,02,03,09", progress=False
+    )
+    metrics = nbtools.read_metrics(run / "03_collaborative_filtering")
+    assert "item_models" in metrics["skipped_sections"] and "next_stream" not in metrics["skipped_sections"]
+    table = pd.DataFrame(metrics["next_stream_hit_rate"]).set_index("model")
+    assert set(table["candidates"]) == {"all streamers"} and (table["n_users"] == 2000).all()
+    rates = table["hit_rate"]
+    assert rates["repeat_aware"] >= rates["popularity"] + 0.3
+    assert rates[["item_knn", "als", "bpr"]].max() > rates["popularity"] + 0.2
+    assert table.loc["repeat_aware", "hit_rate_repeat"] > table.loc["item_knn", "hit_rate_repeat"]
+    rooms = {row["variant"]: row for row in metrics["room_hit_rate"]}
+    assert rooms["recommend_rooms"]["hit_rate"] >= rooms["live popularity"]["hit_rate"] + 0.3
+    # 09: streamer exposure of the next-stream lists over every streamer of the log (zero exposure included)
+    audit = nbtools.read_metrics(run / NAME)
+    assert audit["status"] == "ok"
+    exposure = pd.DataFrame(audit["streamer_exposure"]).set_index("model")
+    assert set(exposure.index) == set(table.index)
+    assert exposure.loc["popularity", "top10_exposure_share"] == 1.0  # one list for everyone: ten streamers
+    # the repeat-aware lists mirror the viewers' own histories; popularity and matrix factorisation concentrate
+    assert exposure.loc["repeat_aware", "amplification"] < 1.25 < exposure.loc["als", "amplification"]
+    assert exposure.loc["als", "gini_exposure"] > exposure.loc["repeat_aware", "gini_exposure"] + 0.2
+    assert exposure.loc["repeat_aware", "long_tail_coverage"] > 0.5 > exposure.loc["als", "long_tail_coverage"]
+    checks = pd.DataFrame(audit["audit"]).set_index("check")
+    assert checks.loc["streamer exposure", "verdict"] == "pass"  # the served model (best hit rate) is repeat-aware
+    assert checks.loc["item exposure", "verdict"] == "not testable"  # the cut has no items

@@ -160,3 +160,25 @@ def test_exposure_counts_zero_exposure_items_and_head_shares() -> None:
     assert exposure["z"] == 0.0 and exposure["x"] == pytest.approx(1.0 + 0.5)
     stats = fairness.concentration(exposure, pd.Series({"x": 10, "y": 5, "z": 5}))
     assert 0 < stats["gini_exposure"] < 1 and stats["top1_interaction_share"] == pytest.approx(0.5)
+
+
+def test_exposure_by_model_separates_a_popularity_list_from_a_personal_one() -> None:
+    catalogue = pd.Index([f"s{i}" for i in range(10)])
+    viewers = pd.Series(np.arange(10, 0, -1), index=catalogue)  # s0 has the most viewers
+    users = [f"u{i}" for i in range(10)]
+    popular = pd.DataFrame({"model": "pop", "user_id": users, "item_id": "s0", "rank": 1})
+    personal = pd.DataFrame({"model": "own", "user_id": users, "item_id": catalogue, "rank": 1})
+    table = fairness.exposure_by_model(pd.concat([popular, personal]), catalogue, viewers, k=1).set_index("model")
+    assert list(table.index) == ["pop", "own"]
+    # all exposure on s0 (the top 10 % = one streamer with 10/55 of the viewers): amplification 5.5
+    assert table.loc["pop", "top10_exposure_share"] == 1.0
+    assert table.loc["pop", "amplification"] == pytest.approx(55 / 10)
+    assert table.loc["pop", "coverage"] == 0.1 and table.loc["pop", "gini_exposure"] == pytest.approx(0.9)
+    assert table.loc["own", "gini_exposure"] == 0.0 and table.loc["own", "coverage"] == 1.0
+    assert table.loc["own", "amplification"] == pytest.approx(0.1 / (10 / 55))
+    row = fairness.exposure_row(table.loc["pop"].to_dict(), "streamer", "viewers")
+    assert (
+        row["check"] == "streamer exposure"
+        and row["verdict"] == "flag"
+        and "streamers by viewers" in row["explanation"]
+    )

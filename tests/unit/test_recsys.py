@@ -552,6 +552,35 @@ def test_next_stream_hit_rate_on_hand_made_watch_log() -> None:
     assert live.loc["pop", "hit_rate_new"] == 0.0
 
 
+def test_next_stream_lists_hold_the_target_exactly_when_it_is_a_hit() -> None:
+    log = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u3", "u4"],
+            "item_id": ["s1", "s2", "s1", "s3", "s3", "s3", "s2", "s3"],
+            "step": [1, 2, 5, 1, 6, 2, 6, 3],
+        }
+    )
+    models = {"pop": rs.PopularityRecommender(), "repeat": rs.RepeatAwareRecommender()}
+    for window, k in ((None, 1), (None, 2), (0, 1)):
+        result = rs.evaluate_next_stream(log, models, k=k, time_col="step", availability_window=window)
+        lists = result.lists
+        assert list(lists.columns) == ["model", "user_id", "item_id", "rank", "score"]
+        assert set(lists["user_id"]) == {"u1", "u2", "u3"} and lists["rank"].max() <= k
+        targets = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "target": ["s1", "s3", "s2"]})
+        for name, row in result.hit_rates.set_index("model").iterrows():
+            hits = lists[lists["model"] == name].merge(targets, on="user_id")
+            assert (hits["item_id"] == hits["target"]).sum() / 3 == pytest.approx(row["hit_rate"])
+    top = rs.evaluate_next_stream(log, models, k=1, time_col="step").lists.set_index(["model", "user_id"])["item_id"]
+    assert top[("pop", "u1")] == "s3" and top[("repeat", "u1")] == "s1"  # popularity: s3 has the most training users
+    live = rs.evaluate_next_stream(log, models, k=3, time_col="step", availability_window=0).lists
+    assert set(live.loc[live["user_id"] == "u1", "item_id"]) == {"s1"}  # only s1 is live at step 5
+    # training watch per streamer: the targets (u1 s1 at 5, u2 s3 at 6, u3 s2 at 6) are held out, and so is
+    # u4's only row (a user without history is no target, and its row is not before any target of its own)
+    result = rs.evaluate_next_stream(log, models, k=1, time_col="step")
+    assert result.training_rows.to_dict() == {"s1": 1, "s2": 1, "s3": 2}
+    assert result.training_users.to_dict() == {"s1": 1, "s2": 1, "s3": 2}
+
+
 # --------------------------------------------------------------------------------------------
 # Real data
 # --------------------------------------------------------------------------------------------
