@@ -110,7 +110,7 @@ def test_personal_data_primitives_have_one_home() -> None:
 
     assert text.mask_pii is pii.mask_pii and text.find_pii is pii.find_pii
     assert privacy.pseudonymize is pii.pseudonymize and privacy.load_pseudonym_key is pii.load_pseudonym_key
-    assert cleaning.pseudonymize is pii.pseudonymize
+    assert cleaning.core.pseudonymize is pii.pseudonymize and cleaning.sql.pseudonymize is pii.pseudonymize
 
 
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 900, 80

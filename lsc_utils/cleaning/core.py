@@ -1,4 +1,4 @@
-"""Cleaning of a canonical dataset: validate, quarantine, detect bots, pseudonymize, sessionize.
+"""The pandas engine of the cleaning: the rules, the reasons and their order, on loaded tables.
 
 The whole step is one call, :func:`clean_dataset`, whose result carries the clean tables, the
 quarantined rows (with their reason) and a ledger in which, for every table,
