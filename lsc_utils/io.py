@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from lsc_utils.checks import require_columns as check_columns
@@ -104,6 +105,16 @@ def read_table_file(path: str | Path, table: str) -> pd.DataFrame:
         raise DatasetError(f"{file}: table file is missing.") from None
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DatasetError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Rows of a Parquet file, read from its footer (no row is read), or a one-line error."""
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: table file is missing.") from None
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DatasetError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
 
 
 def load_table(path: str | Path, table: str, strict: bool = True) -> tuple[pd.DataFrame, list[RowProblem]]:

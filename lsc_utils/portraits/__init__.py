@@ -84,6 +84,8 @@ from lsc_utils.portraits.habits import (
     NO_DIRECTION_TOLERANCE,
     choose_segment_features,
     describe_segment_habits,
+    hour_weekday_shares,
+    purchase_day_range,
     summarize_active_hours,
 )
 from lsc_utils.portraits.segments import (
@@ -148,5 +150,7 @@ __all__ = [
     "score_rfm",
     "segment_users",
     "summarize_active_hours",
+    "hour_weekday_shares",
+    "purchase_day_range",
     "summarize_transactions",
 ]

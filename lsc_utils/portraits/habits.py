@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from lsc_utils.constants import PURCHASE_EVENTS
 from lsc_utils.portraits._input import (
     US_PER_DAY,
     ArrayLike,
@@ -294,3 +295,75 @@ def describe_segment_habits(portraits: pd.DataFrame, labels: ArrayLike) -> pd.Da
     )
     habits["top_category"] = _top_categories(portraits, labels_arr, segments)
     return habits
+
+
+def hour_weekday_shares(
+    events: TableSource, timezone: str = "UTC", con: duckdb.DuckDBPyConnection | None = None
+) -> pd.DataFrame:
+    """Share of all events by local weekday and hour of day, in one DuckDB aggregate.
+
+    Parameters
+    ----------
+    events : DataFrame, str or Path
+        Canonical events, or a Parquet file / glob / dataset folder holding ``events.parquet``. Needs ``ts``.
+    timezone : str
+        IANA time zone of the local clock (daylight saving time included).
+    con : duckdb.DuckDBPyConnection, optional
+        Connection to run on (default: a private in-memory connection).
+
+    Returns
+    -------
+    DataFrame
+        Rows 0 (Monday) to 6 (Sunday), columns the hours 0 to 23, every cell present (0 when no event);
+        the cells sum to 1 (``pandas.crosstab(..., normalize=True)`` of the local weekday and hour).
+        ``attrs["clock_minutes"]`` is the number of distinct local times of day (hour and minute): 1 when
+        the source records dates only.
+    """
+    with _duckdb_scope(con) as (connection, registered):
+        name, types = _register_table(connection, events, "events", registered)
+        _require(types, ["ts"], "events")
+        local = f"timezone({_sql_literal(timezone)}, {_utc_ts_expr(types, 'ts', 'events')})"
+        counts = connection.execute(
+            f"""SELECT isodow({local}) - 1 AS weekday, hour({local}) AS hour, count(*) AS n
+            FROM {name} WHERE ts IS NOT NULL GROUP BY ALL"""
+        ).df()
+        minutes = connection.execute(
+            f"SELECT count(DISTINCT hour({local}) * 60 + minute({local})) FROM {name} WHERE ts IS NOT NULL"
+        ).fetchone()[0]
+    table = counts.pivot(index="weekday", columns="hour", values="n").reindex(index=range(7), columns=range(24))
+    table = table.fillna(0.0).astype(float)
+    total = table.to_numpy().sum()
+    table = table / total if total else table
+    table.attrs["clock_minutes"] = int(minutes)
+    return table
+
+
+def purchase_day_range(
+    events: TableSource,
+    timezone: str = "UTC",
+    purchase_events: Sequence[str] = PURCHASE_EVENTS,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last local calendar day with a purchase event (naive local midnights), or None.
+
+    Parameters
+    ----------
+    events : DataFrame, str or Path
+        Canonical events or a Parquet path. Needs ``ts`` and ``event_type``.
+    timezone : str
+        IANA time zone of the local calendar.
+    purchase_events : sequence of str
+        Event types that are purchases.
+    con : duckdb.DuckDBPyConnection, optional
+    """
+    with _duckdb_scope(con) as (connection, registered):
+        name, types = _register_table(connection, events, "events", registered)
+        _require(types, ["ts", "event_type"], "events")
+        local = f"timezone({_sql_literal(timezone)}, {_utc_ts_expr(types, 'ts', 'events')})"
+        kinds = ", ".join(_sql_literal(k) for k in purchase_events)
+        first, last = connection.execute(
+            f"SELECT min({local}), max({local}) FROM {name} WHERE event_type IN ({kinds})"
+        ).fetchone()
+    if first is None:
+        return None
+    return pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()

@@ -169,3 +169,21 @@ def test_memory_limit_must_be_a_size() -> None:
             pass
     with cleaning.duckdb_connection("64MB", threads=1) as con:
         assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("source", "raw"),
+    [
+        ("taobao", "taobao_userbehavior/UserBehavior_head84k.csv"),
+        ("online_retail", "online_retail_uci/Online_Retail_sample40k.csv"),
+        ("jdata", "jdata_jd_2017"),
+    ],
+)
+def test_real_samples_clean_identically(shared_data: Path, tmp_path: Path, source: str, raw: str) -> None:
+    from lsc_utils.datasets import convert
+
+    data = convert(source, shared_data / raw, tmp_path / source)
+    pandas_dir, sql_dir, left, right = _both_paths(data, tmp_path, cleaning.CleaningConfig())
+    _assert_same_outputs(pandas_dir, sql_dir, left, right)
+    assert right.ledger["balanced"].all() and int(right.ledger["quarantined_rows"].sum()) > 0

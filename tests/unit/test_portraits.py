@@ -1121,3 +1121,29 @@ def test_customer_value_is_clv_with_a_spend_model_and_expected_purchases_without
     expected = bg.predict_purchases(horizon, data["frequency"], data["recency"], data["T"])
     np.testing.assert_allclose(fallback["expected_purchases"], expected, rtol=1e-12)
     np.testing.assert_allclose(fallback["expected_purchases"], scores["expected_purchases"].reindex(data.index))
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Asia/Shanghai", "America/New_York"])
+def test_hour_weekday_shares_and_purchase_days_equal_pandas_from_a_parquet_path(tmp_path: Path, timezone: str) -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    events = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 50, n).astype(str),
+            "ts": pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 60 * 86400, n), unit="s"),
+            "event_type": rng.choice(["view_item", "pay", "order", "like"], n, p=[0.7, 0.05, 0.05, 0.2]),
+        }
+    )
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, index=False)
+    local = events["ts"].dt.tz_convert(timezone)
+    expected = pd.crosstab(local.dt.day_of_week, local.dt.hour, normalize=True).reindex(
+        index=range(7), columns=range(24), fill_value=0.0
+    )
+    shares = P.hour_weekday_shares(path, timezone=timezone)
+    np.testing.assert_allclose(shares.to_numpy(), expected.to_numpy(), atol=1e-15)
+    assert shares.attrs["clock_minutes"] == (local.dt.hour * 60 + local.dt.minute).nunique()
+    assert list(shares.index) == list(range(7)) and list(shares.columns) == list(range(24))
+    pay = local[events["event_type"].isin(["pay", "order"])].dt.tz_localize(None)
+    assert P.purchase_day_range(path, timezone, ["pay", "order"]) == (pay.min().normalize(), pay.max().normalize())
+    assert P.purchase_day_range(path, timezone, ["gift"]) is None
