@@ -531,14 +531,19 @@ def test_compare_models_gives_one_row_per_model_and_clones() -> None:
     pd.testing.assert_frame_equal(table, rs.compare_models(models, inter, test, k=5))
 
 
-def test_next_stream_hit_rate_on_hand_made_watch_log() -> None:
-    log = pd.DataFrame(
+def _hand_made_watch_log() -> pd.DataFrame:
+    """Four viewers over six 10-minute steps; targets u1 -> s1 (repeat), u2 -> s3 (repeat), u3 -> s2 (new)."""
+    return pd.DataFrame(
         {
             "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u3", "u4"],
             "item_id": ["s1", "s2", "s1", "s3", "s3", "s3", "s2", "s3"],
             "step": [1, 2, 5, 1, 6, 2, 6, 3],
         }
     )
+
+
+def test_next_stream_hit_rate_on_hand_made_watch_log() -> None:
+    log = _hand_made_watch_log()
     models = {"pop": rs.PopularityRecommender(), "repeat": rs.RepeatAwareRecommender()}
     table = rs.next_stream_hit_rate(log, models, k=1, time_col="step").set_index("model")
     # targets: u1 -> s1 (repeat), u2 -> s3 (repeat), u3 -> s2 (new); u4 has no history
@@ -553,13 +558,7 @@ def test_next_stream_hit_rate_on_hand_made_watch_log() -> None:
 
 
 def test_next_stream_lists_hold_the_target_exactly_when_it_is_a_hit() -> None:
-    log = pd.DataFrame(
-        {
-            "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u3", "u4"],
-            "item_id": ["s1", "s2", "s1", "s3", "s3", "s3", "s2", "s3"],
-            "step": [1, 2, 5, 1, 6, 2, 6, 3],
-        }
-    )
+    log = _hand_made_watch_log()
     models = {"pop": rs.PopularityRecommender(), "repeat": rs.RepeatAwareRecommender()}
     for window, k in ((None, 1), (None, 2), (0, 1)):
         result = rs.evaluate_next_stream(log, models, k=k, time_col="step", availability_window=window)
