@@ -73,6 +73,13 @@ from lsc_utils.paths.markov import (
     sankey_flows,
     transitions_table,
 )
+from lsc_utils.paths.overview import (
+    EventOverview,
+    choose_basket,
+    event_overview,
+    events_with_user_attribute,
+    split_events_by_user_attribute,
+)
 from lsc_utils.paths.patterns import (
     frequent_paths,
     prefixspan,
@@ -86,6 +93,11 @@ from lsc_utils.paths.sql import (
 )
 
 __all__ = [
+    "EventOverview",
+    "choose_basket",
+    "event_overview",
+    "events_with_user_attribute",
+    "split_events_by_user_attribute",
     "BasketMatrix",
     "CONVERSION",
     "END",

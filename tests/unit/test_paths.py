@@ -905,3 +905,38 @@ def test_state_map_text_maps_merges_and_drops_event_types() -> None:
     assert mapped["like"] == mapped["comment"] == "engage" and "share" not in mapped and mapped["pay"] == "pay"
     with pytest.raises(ValueError, match="'like' is not of the form event_type:state"):
         paths.parse_state_map("like")
+
+
+def test_event_overview_basket_choice_and_user_attribute_copies(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2026-03-01", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "a"],
+            "ts": [ts + pd.Timedelta(minutes=m) for m in (0, 1, 0, 5, 3, 1)],  # a tie in time for user a
+            "event_type": ["view_item", "pay", "view_item", "pay", "like", "view_item"],
+            "item_id": ["i1", "i1", "i2", "i3", None, "i9"],
+            "order_id": [None, "o1", None, "o2", None, None],
+            "session_id": ["a#1", "a#1", "b#1", "b#1", "c#1", "a#1"],
+            "channel": ["ad", None, "search", None, None, "ad"],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, index=False)
+    overview = paths.event_overview(path)
+    assert (overview.events, overview.sessions, overview.users) == (6, 3, 3)
+    assert overview.event_types == {"like": 1, "pay": 2, "view_item": 3} and overview.has("pay")
+    assert (overview.with_channel, overview.with_item) == (3, 5)
+    assert paths.choose_basket(path) == "session_id"  # every order holds one item
+    assert paths.choose_basket(path, ["like"]) is None  # the like has no item
+    events.loc[5, ["event_type", "order_id"]] = ["pay", "o1"]  # order o1 now holds i1 and i9
+    events.to_parquet(path, index=False)
+    assert paths.choose_basket(path) == "order_id"
+    device = pd.Series({"a": "ios", "b": "android"})
+    copy = pd.read_parquet(paths.events_with_user_attribute(path, device, "by", tmp_path / "by.parquet"))
+    assert copy["user_id"].tolist() == events["user_id"].tolist()  # the source's row order, ties included
+    assert copy["by"].tolist() == ["ios", "ios", "android", "android", "unknown", "ios"]
+    groups = paths.split_events_by_user_attribute(path, pd.Series({"a": "s1", "c": "s2", "z": "s3"}), tmp_path / "g")
+    assert list(groups) == ["s1", "s2"]  # s3 has no events; b has no value
+    assert pd.read_parquet(groups["s1"])["item_id"].tolist() == ["i1", "i1", "i9"]
+    with pytest.raises(ValueError, match="is an event column"):
+        paths.events_with_user_attribute(path, device, "channel", tmp_path / "x.parquet")
