@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -184,7 +185,7 @@ ENGAGEMENT_METRICS: tuple[str, ...] = ("likes_per_viewer", "shares_per_viewer", 
 """Per-viewer engagement columns of :func:`engagement_conversion`."""
 
 
-def engagement_conversion(events: pd.DataFrame, comments: pd.DataFrame | None = None) -> pd.DataFrame:
+def engagement_conversion(events: pd.DataFrame | str | Path, comments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-room engagement per viewer and conversion rate (DuckDB SQL over the events).
 
     viewers = distinct users with any event in the room; likes / shares / comments = counts of
@@ -193,8 +194,8 @@ def engagement_conversion(events: pd.DataFrame, comments: pd.DataFrame | None = 
 
     Parameters
     ----------
-    events : pandas.DataFrame
-        Canonical events (``user_id``, ``event_type``, ``room_id``).
+    events : pandas.DataFrame, str or Path
+        Canonical events (``user_id``, ``event_type``, ``room_id``), or their Parquet file.
     comments : pandas.DataFrame, optional
         Canonical comments (``room_id``); replaces comment events in the count.
 
@@ -206,11 +207,18 @@ def engagement_conversion(events: pd.DataFrame, comments: pd.DataFrame | None = 
     """
     import duckdb
 
-    _require_columns(events, ["user_id", "event_type", "room_id"], "events", "engagement_conversion")
+    needed = ["user_id", "event_type", "room_id"]
     purchase = ", ".join(f"'{e}'" for e in PURCHASE_EVENTS)
     con = duckdb.connect()
     try:
-        con.register("ev", events[["user_id", "event_type", "room_id"]])
+        if isinstance(events, str | Path):  # a Parquet file: the events never enter pandas
+            source = "read_parquet('" + str(events).replace("'", "''") + "')"
+            found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            _require_columns(pd.DataFrame(columns=found), needed, "events", "engagement_conversion")
+            con.execute(f"CREATE VIEW ev AS SELECT user_id, event_type, room_id FROM {source}")
+        else:
+            _require_columns(events, needed, "events", "engagement_conversion")
+            con.register("ev", events[needed])
         table = con.execute(
             f"""
             SELECT CAST(room_id AS VARCHAR) AS room_id,

@@ -694,6 +694,25 @@ def test_engagement_conversion_counts_per_room() -> None:
     assert with_comments["comments_per_viewer"].tolist() == pytest.approx([2 / 3, 1.0])
 
 
+def test_engagement_conversion_from_a_parquet_path_equals_the_frame(tmp_path: Path) -> None:
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2", "u3", "u4"],
+            "event_type": ["enter_room", "like", "enter_room", "pay", "comment", "share"],
+            "room_id": ["a", "a", "a", "a", "b", None],
+        }
+    )
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    comments = pd.DataFrame({"room_id": ["a", "b", "b"]})
+    for table in (None, comments):
+        pd.testing.assert_frame_equal(
+            text.engagement_conversion(tmp_path / "events.parquet", table), text.engagement_conversion(events, table)
+        )
+    events.drop(columns="room_id").to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(DatasetError, match="room_id"):
+        text.engagement_conversion(tmp_path / "bad.parquet")
+
+
 def test_engagement_spearman_ranks() -> None:
     table = pd.DataFrame(
         {
