@@ -6,7 +6,7 @@ is never loaded into pandas. One DuckDB query chain over the canonical ``events.
 1. coerces every canonical column from whatever type the file holds (text timestamps, numeric ids,
    null-like strings), as :func:`lsc_utils.schema.validate_table` does;
 2. finds each row's problems (unparseable values, nulls, vocabularies, minimums, the valid period,
-   retention, adapter flags), then exact duplicates (``ROW_NUMBER`` over every column) and bots (the
+   retention, adapter flags), then exact duplicates (a later row than the first of its window partition over every column) and bots (the
    largest number of events of a user in any 60-second window, a ``RANGE`` window), and gives each
    row the first reason of :data:`~lsc_utils.cleaning.REASON_ORDER`, exactly as
    :func:`~lsc_utils.cleaning.assign_reasons` does;
@@ -169,7 +169,7 @@ def _reason(problem: str, column: str) -> str:
 
 @contextmanager
 def duckdb_connection(memory_limit: str = "4GB", threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection on a temporary database file that spills to a temporary folder.
+    """An in-memory DuckDB connection (UTC) that spills to a temporary folder beyond its memory limit.
 
     Parameters
     ----------

@@ -12,6 +12,7 @@ from lsc_utils.checks import check_int as _check_int
 from lsc_utils.checks import check_positive as _check_positive
 from lsc_utils.checks import require_columns as _require_columns
 from lsc_utils.constants import PURCHASE_EVENTS
+from lsc_utils.io import sql_literal
 
 # --------------------------------------------------------------------------------------------------
 # Room timelines and drop alerts
@@ -212,7 +213,7 @@ def engagement_conversion(events: pd.DataFrame | str | Path, comments: pd.DataFr
     con = duckdb.connect()
     try:
         if isinstance(events, str | Path):  # a Parquet file: the events never enter pandas
-            source = "read_parquet('" + str(events).replace("'", "''") + "')"
+            source = f"read_parquet({sql_literal(events)})"
             found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
             _require_columns(pd.DataFrame(columns=found), needed, "events", "engagement_conversion")
             con.execute(f"CREATE VIEW ev AS SELECT user_id, event_type, room_id FROM {source}")
