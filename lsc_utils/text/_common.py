@@ -27,7 +27,8 @@ ZH_NEUTRAL_HALF_WIDTH: float = 0.3
 DOMINANT_SCRIPT_SHARE: float = 0.75
 """Share of script units a language needs to be detected alone (else ``mixed`` or ``other``)."""
 
-DEFAULT_MODEL_FILE = "zh_sentiment_snownlp.npz"
+DEFAULT_MODEL_FILE = "zh_sentiment_reviews.npz"
+DEFAULT_MODEL_MANIFEST = "zh_sentiment_reviews.manifest.json"
 LIVE_CHAT_LEXICON_FILE = "live_chat_lexicon.tsv"
 STOPWORDS_FILE = "stopwords.txt"
 VADER_RESOURCE = "sentiment/lsc_vader_lexicon.zip/vader_lexicon/vader_lexicon.txt"
