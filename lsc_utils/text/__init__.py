@@ -217,6 +217,7 @@ from lsc_utils.text.chinese import (
     _warm_up_snownlp,
     compare_with_snownlp,
     default_model_path,
+    leave_one_domain_out,
     load_default_sentiment_model,
     load_sentiment_model,
     train_sentiment,
@@ -231,6 +232,15 @@ from lsc_utils.text.chinese_chat import (
     _zh_lexicon_log_odds,
     _zh_lexicon_terms,
 )
+from lsc_utils.text.domain import (
+    CHAT_EMOTES,
+    CHAT_LIKE_SHARE,
+    DOMAINS,
+    SHORT_LINE_UNITS,
+    chat_like,
+    chat_like_share,
+    detect_domain,
+)
 from lsc_utils.text.english import (
     VaderScorer,
     _chat_lexicon,
@@ -239,6 +249,7 @@ from lsc_utils.text.english import (
     nltk_vader,
     stage_vader_lexicon,
     vader_compound,
+    vadersentiment_compound,
 )
 from lsc_utils.text.normalize import (
     detect_language,
@@ -254,6 +265,7 @@ from lsc_utils.text.scoring import (
     COMMENT_SCORE_COLUMNS,
     QUESTION_WEIGHT,
     SCORE_FILE_COLUMNS,
+    ZH_REVIEW_NEUTRAL_HALF_WIDTH,
     _drop_question_clauses,
     _strip_greetings,
     label_accuracy,
@@ -283,6 +295,15 @@ from lsc_utils.text.topics import (
 )
 
 __all__ = [
+    "CHAT_EMOTES",
+    "CHAT_LIKE_SHARE",
+    "DOMAINS",
+    "SHORT_LINE_UNITS",
+    "ZH_REVIEW_NEUTRAL_HALF_WIDTH",
+    "chat_like",
+    "chat_like_share",
+    "detect_domain",
+    "vadersentiment_compound",
     "PII_KINDS",
     "find_pii",
     "mask_pii",
@@ -335,6 +356,7 @@ __all__ = [
     "is_question",
     "label_accuracy",
     "label_topics",
+    "leave_one_domain_out",
     "load_default_sentiment_model",
     "load_live_chat_lexicon",
     "load_sentiment_model",

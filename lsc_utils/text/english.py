@@ -704,6 +704,42 @@ def vader_compound(texts: Iterable[str] | pd.Series, extended: bool = True) -> p
     return pd.Series(VaderScorer(extended=extended).compound(series), index=series.index, name="compound")
 
 
+@lru_cache(maxsize=1)
+def _vadersentiment_analyzer() -> Any:
+    """The ``vaderSentiment`` package's own analyzer (its wheel ships the lexicons; no download)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def vadersentiment_compound(texts: Iterable[str] | pd.Series) -> np.ndarray:
+    """Compound score of the ``vaderSentiment`` package (3.3.2), unchanged, per text.
+
+    This is the *review domain* English scorer of :func:`lsc_utils.text.score_texts`: on ordinary
+    text (reviews, sentences, tweets) it is the reference, so the review domain is never worse
+    than it. It differs from NLTK's VADER (:class:`VaderScorer` with ``extended=False``) in its
+    punctuation stripping, its emoji descriptions and a few rules, and is a little more accurate on
+    every shared English review set (``benchmarks/bench_text.py``). Pure Python: distinct texts are
+    scored once.
+
+    Parameters
+    ----------
+    texts : sequence of str or pandas.Series
+
+    Returns
+    -------
+    numpy.ndarray of float
+        Compound scores in [-1, 1] (4 decimals, as the package rounds them).
+    """
+    series = _as_text_series(texts, function="vadersentiment_compound")
+    codes, uniques = _factorize_texts(series)
+    if len(uniques) == 0:
+        return np.zeros(0)
+    analyzer = _vadersentiment_analyzer()
+    scores = np.array([analyzer.polarity_scores(t)["compound"] if t else 0.0 for t in uniques.tolist()], dtype=float)
+    return scores[codes]
+
+
 def _emoji_valence_sums(arrow: pa.Array) -> np.ndarray:
     """Sum of the (extended-lexicon) valences of the emoji in each text."""
     sums = np.zeros(len(arrow))

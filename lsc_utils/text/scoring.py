@@ -29,7 +29,8 @@ from lsc_utils.text.chinese_chat import (
     _split_latin,
     _zh_lexicon_log_odds,
 )
-from lsc_utils.text.english import _extended_compound, _plain_compound, _replace_where_found
+from lsc_utils.text.domain import resolve_domain
+from lsc_utils.text.english import _extended_compound, _replace_where_found, vadersentiment_compound
 from lsc_utils.text.normalize import _emoji_re2, _emoji_regex, _language_from_counts, _normalize_distinct, script_counts
 from lsc_utils.text.topics import (
     _QUESTION_RE,
@@ -125,7 +126,24 @@ def _non_question_clauses(text: str) -> str:
 
 
 def _labels_from_scores(scores: np.ndarray, half_width: np.ndarray) -> np.ndarray:
-    return np.select([scores >= half_width, scores <= -half_width], ["positive", "negative"], default="neutral")
+    """Positive at ``score >= half_width``, negative at ``<= -half_width``, else neutral (always at 0)."""
+    positive = (scores >= half_width) & (scores > 0)
+    negative = (scores <= -half_width) & (scores < 0)
+    return np.select([positive, negative], ["positive", "negative"], default="neutral")
+
+
+ZH_REVIEW_NEUTRAL_HALF_WIDTH: float = 0.0
+"""Neutral half-width of the Chinese score in the review domain: none. A review states an opinion
+and the model has no neutral class, so each review gets the model's side (neutral only at 0, e.g.
+an empty text); the 0.3 band of live chat (:data:`ZH_NEUTRAL_HALF_WIDTH`) is for chat, where many
+comments carry no opinion."""
+
+
+def _live_chat_of(domain: str | None, texts: pd.Series, live_chat: bool) -> bool:
+    """Live-chat extensions on or off: from ``domain`` when given (``auto`` = :func:`detect_domain`), else ``live_chat``."""
+    if domain is None:
+        return bool(live_chat)
+    return resolve_domain(domain, texts, "score_texts") == "chat"
 
 
 def score_texts(
@@ -133,15 +151,17 @@ def score_texts(
     lang: str = "auto",
     model: SentimentModel | None = None,
     live_chat: bool = True,
+    domain: str | None = None,
 ) -> pd.DataFrame:
     """Sentiment of each text in [-1, 1] with a label, whatever its language.
 
-    ``zh`` -> Chinese model, score ``2p - 1``, neutral when ``|score| < 0.3``; with ``live_chat``
+    ``zh`` -> Chinese model, score ``2p - 1``, neutral when ``|score| < 0.3`` (review mode: sign only);
+    with ``live_chat``
     the live-chat terms (scope zh/both: 绝绝子, 买买买, 避雷, yyds ...) and emoji found in the text
     add ``1.5 x valence`` to the model's log-odds, and a degree adverb right before such a term (太棒了)
     intensifies the term instead of being read by the model (:data:`ZH_DEGREE_RE2`). ``en`` and
-    ``other`` (emoji-only, digits, kana, Hangul, other scripts) -> extended VADER compound (plain VADER
-    without ``live_chat``), neutral when ``|score| < 0.05``. With ``live_chat`` and ``lang="auto"``,
+    ``other`` (emoji-only, digits, kana, Hangul, other scripts) -> extended VADER compound (the
+    ``vaderSentiment`` package's compound without ``live_chat``), neutral when ``|score| < 0.05``. With ``live_chat`` and ``lang="auto"``,
     the English words of a ``zh`` text are read by VADER and pooled into the Chinese evidence: their
     valence sum adds ``1.5 x`` to the log-odds, as lexicon terms do (:func:`_chat_log_odds`).
     ``mixed`` -> both, averaged with weights = Han and Latin shares, neutral half-width averaged the
@@ -159,7 +179,10 @@ def score_texts(
         Chinese model (default: the shipped one).
     live_chat : bool, default True
         Apply the live-chat extensions (slang and emoji lexicon, extended VADER). False is *review
-        mode*: the Chinese model alone and NLTK-equivalent plain VADER.
+        mode*: the Chinese model alone (labels by sign) and plain ``vaderSentiment``.
+    domain : {"auto", "review", "chat"}, optional
+        When given, overrides ``live_chat``: ``chat`` = on, ``review`` = off, ``auto`` = on only if
+        the texts as a whole look like live chat (:func:`lsc_utils.text.detect_domain`).
 
     Returns
     -------
@@ -169,6 +192,7 @@ def score_texts(
     """
     _check_choice(lang, "lang", "score_texts", ("auto", "zh", "en"))
     series = _as_text_series(texts, function="score_texts")
+    live_chat = _live_chat_of(domain, series, live_chat)
     codes, uniques = _factorize_texts(series)
     normalized = pd.Series(_normalize_distinct(uniques), dtype="str")
     if live_chat:
@@ -183,7 +207,8 @@ def score_texts(
     scores = _blended_scores(normalized, uniques, zh_weight, model, live_chat, split)
     if live_chat:
         scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
-    half_width = zh_weight * ZH_NEUTRAL_HALF_WIDTH + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
+    zh_half_width = ZH_NEUTRAL_HALF_WIDTH if live_chat else ZH_REVIEW_NEUTRAL_HALF_WIDTH
+    half_width = zh_weight * zh_half_width + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
     labels = _labels_from_scores(scores, half_width)
     return pd.DataFrame(
         {
@@ -287,7 +312,7 @@ def _blended_scores(
             log_odds = zh_model._decision_of_normalized(zh_texts)
         scores[needs_zh] += zh_weight[needs_zh] * (2.0 * expit(log_odds) - 1.0)
     if needs_en.any():
-        english = _extended_compound(normalized[needs_en]) if live_chat else _plain_compound(uniques[needs_en])
+        english = _extended_compound(normalized[needs_en]) if live_chat else vadersentiment_compound(uniques[needs_en])
         scores[needs_en] += (1 - zh_weight[needs_en]) * english
     return scores
 
@@ -342,8 +367,9 @@ def score_file(
     lang: str = "auto",
     progress: bool = True,
     chunk_size: int = 100_000,
-    live_chat: bool = True,
+    live_chat: bool | None = None,
     prefix: str = "",
+    domain: str = "auto",
 ) -> Path:
     """Score a UTF-8 CSV's text column and write it back with three sentiment columns.
 
@@ -366,11 +392,14 @@ def score_file(
         Show a progress bar over chunks.
     chunk_size : int, default 100000
         Rows scored per chunk.
-    live_chat : bool, default True
-        Live-chat extensions on (see :func:`score_texts`); False for reviews.
+    live_chat : bool, optional
+        Force the live-chat extensions on (True) or off (False); overrides ``domain``.
     prefix : str, default ""
         Prefix of the added column names (for inputs that already have ``lang``, ``score`` or
         ``label`` columns).
+    domain : {"auto", "review", "chat"}, default "auto"
+        ``chat`` = live-chat extensions on, ``review`` = off (plain VADER, Chinese model alone),
+        ``auto`` = decided once for the whole column (:func:`lsc_utils.text.detect_domain`).
 
     Returns
     -------
@@ -403,10 +432,10 @@ def score_file(
     texts = frame[text_column].fillna("")
     if not texts.str.strip().str.len().gt(0).any():
         raise DatasetError(f"{source.name}: column '{text_column}' holds no text (all {len(texts)} values are empty).")
-    parts = []
-    starts = range(0, len(frame), chunk_size)
-    for start in tqdm(starts, total=len(starts), disable=not progress, desc="scoring", unit="chunk"):
-        parts.append(score_texts(texts.iloc[start : start + chunk_size], lang=lang, live_chat=live_chat))
+    resolved = resolve_domain(domain, texts, "score_file") if live_chat is None else ("chat" if live_chat else "review")
+    parts, starts = [], range(0, len(frame), chunk_size)
+    for start in tqdm(starts, total=len(starts), disable=not progress, desc=f"scoring ({resolved})", unit="chunk"):
+        parts.append(score_texts(texts.iloc[start : start + chunk_size], lang=lang, domain=resolved))
     scored = pd.concat(parts)
     out = frame.copy()
     for column, name in zip(SCORE_FILE_COLUMNS, added, strict=True):
