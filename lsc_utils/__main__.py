@@ -79,6 +79,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+_DOMAIN_HELP = (
+    "kind of text: 'review' (reviews, sentences, posts: plain VADER / the Chinese review model), 'chat' (live "
+    "chat: emote, slang and emoji lexicon, stretched words, questions neutral) or 'auto' (default): chat when at "
+    "least a third of the texts are chat-like -- an emote such as Kappa or PogChamp, a letter repeated 3+ times "
+    "('sooo'), or a short line (<= 6 words or 9 Chinese characters) without sentence-final punctuation"
+)
+
+
 def _cmd_sentiment(args: argparse.Namespace) -> int:
     from lsc_utils.text import score_file
 
@@ -167,16 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sen.add_argument("--input", required=True, help="CSV file")
     sen.add_argument("--text-column", required=True, help="column holding the texts")
     sen.add_argument("--lang", default="auto", choices=["auto", "zh", "en"], help="language of the texts")
-    sen.add_argument(
-        "--domain",
-        default="auto",
-        choices=["auto", "review", "chat"],
-        help="kind of text: 'review' (reviews, sentences, posts: plain VADER / the Chinese review model), "
-        "'chat' (live chat: emote, slang and emoji lexicon, stretched words, questions neutral) or 'auto' "
-        "(default): chat when at least a third of the texts are chat-like -- an emote such as Kappa or "
-        "PogChamp, a letter repeated 3+ times ('sooo'), or a short line (<= 6 words or 9 Chinese "
-        "characters) without sentence-final punctuation",
-    )
+    sen.add_argument("--domain", default="auto", choices=["auto", "review", "chat"], help=_DOMAIN_HELP)
     sen.add_argument("--out", required=True, help="output CSV")
     sen.add_argument("--prefix", default="", help="prefix of the added columns (when the input has lang/score/label)")
     sen.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -207,6 +207,7 @@ def score_texts(
     scores = _blended_scores(normalized, uniques, zh_weight, model, live_chat, split)
     if live_chat:
         scores = np.where(questions, QUESTION_WEIGHT * scores, scores)
+    scores = np.where(uniques.str.strip().str.len().to_numpy() > 0, scores, 0.0)  # empty texts are neutral
     zh_half_width = ZH_NEUTRAL_HALF_WIDTH if live_chat else ZH_REVIEW_NEUTRAL_HALF_WIDTH
     half_width = zh_weight * zh_half_width + (1 - zh_weight) * EN_NEUTRAL_THRESHOLD
     labels = _labels_from_scores(scores, half_width)
@@ -373,11 +374,10 @@ def score_file(
 ) -> Path:
     """Score a UTF-8 CSV's text column and write it back with three sentiment columns.
 
-    The output holds every input column (read as text, unchanged) plus ``lang`` (zh / en / mixed /
-    other), ``score`` (-1..1) and ``label`` (positive / neutral / negative), see :func:`score_texts`;
-    with a ``prefix`` they are named ``f"{prefix}lang"`` and so on. The file is meant for
-    spreadsheets: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading
-    apostrophe so that it is never run as a formula (:func:`lsc_utils.io.write_spreadsheet_csv`).
+    The output holds every input column (read as text, unchanged) plus ``lang``, ``score`` and
+    ``label`` (:func:`score_texts`; named ``f"{prefix}lang"`` ... with a ``prefix``). A text cell
+    starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading apostrophe so that a
+    spreadsheet never runs it as a formula (:func:`lsc_utils.io.write_spreadsheet_csv`).
 
     Parameters
     ----------
@@ -391,12 +391,10 @@ def score_file(
     progress : bool, default True
         Show a progress bar over chunks.
     chunk_size : int, default 100000
-        Rows scored per chunk.
     live_chat : bool, optional
-        Force the live-chat extensions on (True) or off (False); overrides ``domain``.
+        Force the live-chat extensions on or off (overrides ``domain``).
     prefix : str, default ""
-        Prefix of the added column names (for inputs that already have ``lang``, ``score`` or
-        ``label`` columns).
+        Prefix of the added column names (when the input has ``lang``, ``score`` or ``label``).
     domain : {"auto", "review", "chat"}, default "auto"
         ``chat`` = live-chat extensions on, ``review`` = off (plain VADER, Chinese model alone),
         ``auto`` = decided once for the whole column (:func:`lsc_utils.text.detect_domain`).
@@ -409,8 +407,7 @@ def score_file(
     Raises
     ------
     DatasetError
-        Missing, empty or non-UTF-8 file, missing column, a column without any text, or an input
-        column with the name of an added column.
+        Missing, empty or non-UTF-8 file, missing or empty column, a clash with an added column.
     """
     from tqdm.auto import tqdm
 
