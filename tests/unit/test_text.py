@@ -366,7 +366,7 @@ def test_default_model_is_shipped_small_and_sensible() -> None:
     path = text.default_model_path()
     assert path.is_file() and path.stat().st_size < 10e6
     model = text.load_default_sentiment_model()
-    assert model.metadata_["corpus"] == ["products", "hotel", "takeaway"]  # fold accuracies: the manifest (#19)
+    assert model.metadata_["corpus"] == ["products", "hotel", "takeaway", "lexicon"]  # folds: the manifest (#19)
     scores = model.sentiment_scores(["很好吃，下次还来", "太难吃了，再也不买了", "酒店服务很周到", "房间又脏又吵"])
     assert scores[0] > 0.3 and scores[2] > 0.3
     assert scores[1] < -0.3 and scores[3] < -0.3
@@ -996,9 +996,7 @@ def test_slang_phrases_survive_trailing_punctuation() -> None:
     plain = text.vader_compound(["take my money", "10/10", "can't wait"])
     shouted = text.vader_compound(["take my money!!", "10/10!!", "can't wait!!"])
     assert (plain > 0.3).all() and (shouted > plain).all()
-    # 已下单 is no longer positive: the multi-domain model (#19) learned 下单 from takeaway complaints
-    # (log-odds -2.1), which the lexicon's +2.25 only cancels. A known regression, reported in #19.
-    assert text.score_texts(["obsessed", "绝了", "已下单"])["label"].tolist() == ["positive", "positive", "neutral"]
+    assert text.score_texts(["obsessed", "绝了", "已下单"])["label"].tolist() == ["positive"] * 3
 
 
 def test_pii_masks_are_not_scored_as_words() -> None:
@@ -1221,7 +1219,9 @@ def test_english_words_of_a_chinese_comment_go_to_vader(comment: str, chinese: s
 
 def test_english_evidence_is_pooled_into_the_chinese_log_odds() -> None:
     model = text.load_default_sentiment_model()
-    assert model.sentiment_scores(["这个口红"])[0] < -0.3  # what a length-weighted average would let outvote
+    # the review model reads a neutral fragment as a mild complaint, which a length-weighted average would let
+    # outvote the English opinion (-0.48 with the products-only model, -0.11 with the #19 model)
+    assert model.sentiment_scores(["这个口红"])[0] < 0
     scored = text.score_texts(["这个口红yyds", "这个口红颜色 love it"])
     assert scored["lang"].tolist() == ["zh", "zh"]
     love = text._chat_lexicon().valences["love"]

@@ -70,7 +70,7 @@ def test_real_live_chat_labelled_sample(shared_data: Path) -> None:
     live = text.score_texts(texts)["label"]
     review = text.score_texts(texts, live_chat=False)["label"]
     platform = labels["source"].str.split("/").str[0].str.split("_").str[0]
-    floors = {"bilibili": 0.44, "youtube": 0.63}  # bilibili 0.523 -> 0.457 with the multi-domain model (#19)
+    floors = {"bilibili": 0.50, "youtube": 0.63}  # measured (#19 model): bilibili 0.510, youtube 0.683
     for name, rows in labels.groupby(platform).groups.items():
         ours, plain = _accuracy(live[rows], labels["label"][rows]), _accuracy(review[rows], labels["label"][rows])
         sure = rows[labels["confident"][rows] == 1]
