@@ -74,7 +74,7 @@ PARAMS = {"lang": "zh", "ngram_range": (1, 3), "min_df": 3, "C": 2.0, "nb_scalin
 texts (keeps the file small), logistic regression with C = 2, idf scaled by the square root of the
 naive-Bayes log-count ratio (NB-SVM, ``nb_scaling`` = 0.5). With :data:`BALANCE` and
 :data:`LEXICON_WEIGHT` this is the candidate ``domain-balanced, NB 0.5, C=2, lexicon 0.5`` of
-:data:`CANDIDATES` (``--compare`` prints them all; the choice is explained in the manifest note)."""
+:data:`CANDIDATES` (``--compare`` prints them all; the rule of choice is in the module docstring)."""
 
 BALANCE = "domain"
 """Sample weighting: every (domain, class) cell of the reviews weighs the same (:func:`domain_balanced_weights`)."""
