@@ -101,12 +101,24 @@ def main() -> None:
         ("score_texts zh, distinct", len(chinese), lambda: text.score_texts(chinese)),
         ("score_texts zh, zipf repeats", args.events, lambda: text.score_texts(zipf_draw(chinese, args.events, rng))),
         ("score_texts zh+en alternating, distinct", len(mixed), lambda: text.score_texts(mixed)),
+        (
+            "score_texts zh, domain review, distinct",
+            len(chinese),
+            lambda: text.score_texts(chinese, lang="zh", domain="review"),
+        ),
         ("VaderScorer plain (= NLTK), distinct", len(english), lambda: text.VaderScorer(False).compound(english)),
         ("detect_language, distinct", len(mixed), lambda: text.detect_language(mixed)),
         ("is_question, distinct", len(mixed), lambda: text.is_question(mixed)),
         ("mask_pii, distinct", len(mixed), lambda: text.mask_pii(mixed)),
     ]
     sample = args.baseline_sample
+    runs.append(
+        (
+            "score_texts en, domain review (= vaderSentiment)",
+            sample,
+            lambda: text.score_texts(english[:sample], lang="en", domain="review"),
+        )
+    )
     analyzer = text.nltk_vader()
     runs.append(
         (

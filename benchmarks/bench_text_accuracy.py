@@ -160,14 +160,15 @@ def chat_rows() -> list[dict]:
 
 def chinese_rows(snownlp_sample: int = 1000) -> list[dict]:
     """Leave-one-domain-out accuracy of the Chinese model beside SnowNLP on the same held-out domain."""
-    from train_default_sentiment import fit_model, load_corpora
+    from train_default_sentiment import fit_model, load_corpora, load_lexicon
 
     corpus, _ = load_corpora(SHARED)
+    lexicon, _ = load_lexicon()
     rows = []
     rng = np.random.default_rng(0)
     for held_out in sorted(corpus["domain"].unique()):
         test = (corpus["domain"] == held_out).to_numpy()
-        model = fit_model(corpus[~test])  # the shipped settings (weights, NB scaling) without the held-out domain
+        model = fit_model(corpus[~test], lexicon)  # the shipped settings, without the held-out domain
         texts, truth = corpus.loc[test, "text"].tolist(), corpus.loc[test, "label"].to_numpy() == 1
         positive, speed = _timed(lambda m=model, t=texts: m.decision_function(t) > 0, len(texts))
         rows.append(
