@@ -68,6 +68,9 @@ class SqlEngine(Protocol):
     def parquet_view(self, name: str, path: Path, row_number: str) -> dict[str, str]:
         """View ``name`` over a Parquet file plus its 0-based row number; returns column → DuckDB type."""
 
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """A small pandas table (a mapping, a parameter table) as view ``name``."""
+
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
         """Table ``name`` (``user_id``, ``pseudonym``) of the distinct non-null ``column`` of ``source``."""
 
@@ -112,6 +115,9 @@ class DuckDBEngine:
         )
         rows = self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()
         return {column: str(kind) for column, kind, *_ in rows}
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(name, frame)
 
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
         users = self.con.execute(f"SELECT DISTINCT {column} FROM {source} WHERE {column} IS NOT NULL").df()[column]
@@ -314,10 +320,22 @@ class SparkEngine:
         self._sql(sql).createOrReplaceTempView(name)
 
     def parquet_view(self, name: str, path: Path, row_number: str) -> dict[str, str]:
+        """The row number runs across the part files of a folder in name order (as DuckDB's readers count)."""
         frame = self.session.read.parquet(str(path))
         types = {field.name: _duckdb_type(field.dataType.simpleString()) for field in frame.schema.fields}
-        frame.selectExpr("*", f"_metadata.row_index AS {row_number}").createOrReplaceTempView(name)
+        located = frame.selectExpr("*", "_metadata.file_name AS _file", "_metadata.row_index AS _index")
+        sizes = located.groupBy("_file").count().toPandas().sort_values("_file")
+        if len(sizes) <= 1:
+            located.selectExpr(*frame.columns, f"_index AS {row_number}").createOrReplaceTempView(name)
+            return types
+        offsets = sizes.assign(_offset=sizes["count"].cumsum() - sizes["count"])[["_file", "_offset"]]
+        table = self.session.createDataFrame(offsets)
+        joined = located.join(table.hint("broadcast"), "_file")
+        joined.selectExpr(*frame.columns, f"_offset + _index AS {row_number}").createOrReplaceTempView(name)
         return types
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        self.session.createDataFrame(frame).createOrReplaceTempView(name)
 
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
         def hashed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -75,19 +75,51 @@ FULL = pytest.mark.skipif(os.environ.get("LSC_SPARK_FULL") != "1", reason="runs 
 """Cases beyond the CI budget (about a minute of Spark each)."""
 
 
-@pytest.mark.parametrize("retention_days", [0, pytest.param(20, marks=FULL)])
-def test_simulated_dirty_dataset_cleans_identically_on_spark(
-    tmp_path: Path, spark: object, retention_days: int
-) -> None:
+@pytest.fixture(scope="module")
+def cleaned_sim(spark: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """A dirty simulated dataset cleaned by both engines (DuckDB file, Spark folder)."""
+    from lsc_utils.simulate import simulate
+
+    tmp = tmp_path_factory.mktemp("sim")
+    data = simulate(tmp / "sim", n_users=120, n_days=21, seed=5, progress=False)
+    return _both_engines(data, tmp, spark, cleaning.CleaningConfig())
+
+
+def test_simulated_dirty_dataset_cleans_identically_on_spark(cleaned_sim: tuple[object, object]) -> None:
+    duck, other = cleaned_sim
+    _assert_engines_agree(duck, other)
+    assert set(other.reasons["reason"]) >= {"duplicate", "bot_user", "unparseable_ts", "null_id"}
+    kept = int(other.ledger.set_index("table").loc["events", "kept_rows"])
+    assert io.parquet_rows(other.paths["clean"] / "events.parquet") == kept
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {
+            "order": 2,
+            "collapse_repeats": True,
+            "state_map": {"view_item": "browse", "add_to_cart": "cart", "pay": "pay"},
+        },
+    ],
+)
+def test_transition_counts_are_the_same_on_spark(cleaned_sim: tuple[object, object], settings: dict) -> None:
+    from lsc_utils.paths import MarkovPathModel
+
+    duck, other = cleaned_sim
+    on_duckdb = MarkovPathModel(**settings).fit(duck.paths["clean"] / "events.parquet").transition_counts_
+    on_spark = MarkovPathModel(engine="spark", **settings).fit(other.paths["clean"]).transition_counts_
+    pd.testing.assert_frame_equal(on_duckdb, on_spark)
+    assert on_duckdb["count"].sum() > 1000
+
+
+@FULL
+def test_retention_quarantines_identically_on_spark(tmp_path: Path, spark: object) -> None:
     from lsc_utils.simulate import simulate
 
     data = simulate(tmp_path / "sim", n_users=120, n_days=21, seed=5, progress=False)
-    duck, other = _both_engines(data, tmp_path, spark, cleaning.CleaningConfig(retention_days=retention_days))
-    _assert_engines_agree(duck, other)
-    planted = {"duplicate", "unparseable_ts", "null_id"} | ({"bot_user"} if not retention_days else set())
-    assert set(other.reasons["reason"]) >= planted
-    kept = int(other.ledger.set_index("table").loc["events", "kept_rows"])
-    assert io.parquet_rows(other.paths["clean"] / "events.parquet") == kept
+    _assert_engines_agree(*_both_engines(data, tmp_path, spark, cleaning.CleaningConfig(retention_days=20)))
 
 
 def test_text_edge_cases_clean_identically_on_spark(tmp_path: Path, spark: object) -> None:
@@ -139,3 +171,56 @@ def test_default_sample_cleans_identically_on_spark(tmp_path: Path, spark: objec
     if not (data / "dataset.yaml").is_file():
         pytest.skip("make data first")
     _assert_engines_agree(*_both_engines(data, tmp_path, spark, cleaning.CleaningConfig()))
+
+
+TIMINGS: frozenset[str] = frozenset({"replay_events_per_s", "replay_latency_ms"})
+"""Glued results that measure this machine's speed, not the data."""
+
+
+@FULL
+def test_whole_collection_glues_the_same_results_on_both_engines(
+    tmp_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from lsc_utils.run import run_collection
+    from lsc_utils.simulate import simulate
+
+    monkeypatch.setenv("LSC_PSEUDONYM_KEY", KEY.decode())
+    data = simulate(tmp_path / "sim", n_users=150, n_days=14, seed=3, progress=False)
+    runs = {e: run_collection(data=data, out=tmp_path / e, progress=False, engine=e) for e in ("duckdb", "spark")}
+    glued = {
+        e: {f.parent.name: json.loads(f.read_text()) for f in run.glob("*/metrics.json")} for e, run in runs.items()
+    }
+    assert set(glued["duckdb"]) == set(glued["spark"]) and len(glued["duckdb"]) == 10
+    for notebook, values in glued["duckdb"].items():
+        same = {k: v for k, v in values.items() if k not in TIMINGS}
+        assert same == {k: v for k, v in glued["spark"][notebook].items() if k not in TIMINGS}, notebook
+
+
+def _part_folder(folder: Path) -> pd.DataFrame:
+    """A Parquet folder of three part files (Spark's layout, ``_SUCCESS`` included) holding 0..9 in order."""
+    folder.mkdir(parents=True)
+    frame = pd.DataFrame({"v": range(10)})
+    for i, (start, stop) in enumerate([(0, 4), (4, 5), (5, 10)]):
+        frame.iloc[start:stop].to_parquet(folder / f"part-0000{i}-x.snappy.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    return frame
+
+
+def test_row_numbers_run_across_the_part_files_of_a_folder(tmp_path: Path) -> None:
+    import duckdb
+
+    _part_folder(tmp_path / "t.parquet")
+    assert io.parquet_rows(tmp_path / "t.parquet") == 10
+    rows = duckdb.sql(f"SELECT v, file_row_number FROM {io.parquet_relation(tmp_path / 't.parquet')} ORDER BY v").df()
+    assert rows["file_row_number"].tolist() == list(range(10)) == rows["v"].tolist()
+    assert io.table_file(tmp_path / "t.parquet", "events") == tmp_path / "t.parquet"  # a folder table, not a dataset
+
+
+def test_spark_row_numbers_run_across_the_part_files_of_a_folder(tmp_path: Path, spark: object) -> None:
+    _part_folder(tmp_path / "t.parquet")
+    engine = sqlengine.SparkEngine(spark)
+    engine.parquet_view("t", tmp_path / "t.parquet", "n")
+    rows = engine.df("SELECT v, n FROM t ORDER BY v")
+    assert rows["n"].tolist() == list(range(10)) == rows["v"].tolist()
