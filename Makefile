@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 DATA ?= data/sample
 CONFIG ?= configs/default.yaml
 # implicit warns (and runs slower) when OpenBLAS spawns its own threads.
@@ -13,7 +14,7 @@ export OPENBLAS_NUM_THREADS := 1
 DEMO_KEY := lsc-lab-demo-key-synthetic-sample-only
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data run live-study demand-study test test-unit test-notebooks nbval notebooks lint benchmark clean
+.PHONY: help venv spark data run live-study demand-study test test-unit test-spark test-notebooks nbval notebooks lint benchmark clean
 
 help: ## list the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -26,6 +27,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (skipped when up to date)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) ## add the optional Spark engine (PySpark; Java 17 must be installed) to .venv
 
 $(DATA)/dataset.yaml: | $(STAMP)
 	$(BIN)/python -m lsc_utils simulate --users 3000 --days 56 --seed 42 --campaign --out $(DATA) --quiet
@@ -51,11 +58,14 @@ $(DEMAND_DATA)/dataset.yaml: | $(STAMP)
 demand-study: venv $(DEMAND_DATA)/dataset.yaml ## market orders with planted demand, a hot category and live-day lift: 01 + 07 scored
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(DEMAND_DATA) --only 01,07 --out outputs/runs/demand_study
 
-test: venv data ## the whole test suite: unit tests, notebook tests and nbval of the committed notebooks
+test: venv spark data ## the whole test suite: unit tests (Spark engine included), notebook tests and nbval
 	$(MAKE) --no-print-directory test-unit test-notebooks nbval
 
-test-unit: venv ## unit tests of lsc_utils (real-data tests skip when ../shared/data is absent)
-	$(BIN)/python -m pytest tests/unit -q -n 2
+test-unit: venv ## unit tests of lsc_utils (real-data tests skip when ../shared/data is absent; Spark ones without PySpark)
+	$(BIN)/python -m pytest tests/unit -q -n 2 --dist loadgroup
+
+test-spark: spark data ## Spark engine = DuckDB on the whole default sample and every real sample (several minutes)
+	LSC_SPARK_FULL=1 $(BIN)/python -m pytest tests/unit/test_spark_engine.py -q
 
 test-notebooks: venv data ## execute each notebook with papermill on small parameters and check its results
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m pytest tests/notebooks -q -n 2 --dist loadfile

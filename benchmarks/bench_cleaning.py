@@ -9,6 +9,7 @@ DuckDB straight into Parquet (never through pandas, so the generator itself stay
 each engine cleans them **in its own process**, so the peak RSS printed is that engine's alone:
 
 * ``sql``: :func:`lsc_utils.cleaning.clean_dataset_out_of_core` (DuckDB over Parquet, memory limit);
+* ``spark``: the same SQL on Spark ``local[2]`` (``engine="spark"``; peak = Python + driver JVM);
 * ``pandas``: ``load_dataset(strict=False)`` + :func:`~lsc_utils.cleaning.clean_dataset` +
   :func:`~lsc_utils.cleaning.save_cleaning_result`.
 
@@ -73,10 +74,10 @@ def write_synthetic_events(n: int, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, it does not inherit the
+def peak_rss_gb(pid: str = "self") -> float:
+    """A process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, it does not inherit the
     parent's peak across fork and exec, so a child's number is its own)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024**2
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
@@ -87,8 +88,14 @@ def clean(engine: str, data: Path, out: Path, memory_limit: str) -> dict[str, fl
     from lsc_utils import cleaning, io
 
     t0 = time.perf_counter()
+    jvm_peak = 0.0
     if engine == "sql":
         result = cleaning.clean_dataset_out_of_core(data, out, KEY, memory_limit=memory_limit)
+    elif engine == "spark":  # local[2]; the driver JVM's peak is added to this process's
+        from pyspark import SparkContext
+
+        result = cleaning.clean_dataset_out_of_core(data, out, KEY, engine="spark", spark_master="local[2]")
+        jvm_peak = peak_rss_gb(str(SparkContext._gateway.proc.pid))
     else:
         result = cleaning.clean_dataset(io.load_dataset(data, strict=False), KEY)
         cleaning.save_cleaning_result(result, out)
@@ -96,7 +103,7 @@ def clean(engine: str, data: Path, out: Path, memory_limit: str) -> dict[str, fl
     events = result.ledger.set_index("table").loc["events"]
     return {
         "seconds": seconds,
-        "peak_rss_gb": peak_rss_gb(),
+        "peak_rss_gb": peak_rss_gb() + jvm_peak,
         "input_rows": int(events["input_rows"]),
         "kept_rows": int(events["kept_rows"]),
         "reasons": result.reasons.set_index("reason")["rows"].astype(int).to_dict(),
@@ -106,7 +113,7 @@ def clean(engine: str, data: Path, out: Path, memory_limit: str) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--engine", nargs="+", default=["sql", "pandas"], choices=["sql", "pandas"])
+    parser.add_argument("--engine", nargs="+", default=["sql", "pandas"], choices=["sql", "pandas", "spark"])
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "DATA", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -29,6 +29,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.param,
             progress=not args.quiet,
             with_upstream=args.with_upstream,
+            engine=args.engine,
             **({"notebook_dir": Path(args.notebooks)} if args.notebooks else {}),
         )
     except NotebookFailed as exc:
@@ -130,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-upstream",
         action="store_true",
         help="also run the earlier notebooks whose outputs a selected notebook needs and the run folder lacks",
+    )
+    run.add_argument(
+        "--engine",
+        default=None,
+        choices=["duckdb", "spark"],
+        help="engine of the row-scale SQL (default duckdb; spark needs the [spark] extra, uses SPARK_REMOTE or LSC_SPARK_MASTER)",
     )
     run.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the collection's)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -86,9 +86,39 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def table_file(path: str | Path, table: str) -> Path:
-    """The Parquet file of ``table``: ``path/<table>.parquet`` for a dataset folder, ``path`` itself for a file."""
+    """The Parquet data of ``table``: ``path/<table>.parquet`` for a dataset folder, else ``path`` itself.
+
+    ``path`` itself is a Parquet file, or a Parquet folder of part files named ``*.parquet`` (Spark's).
+    """
     path = Path(path)
-    return path / f"{table}.parquet" if path.is_dir() else path
+    return path / f"{table}.parquet" if path.is_dir() and path.suffix != ".parquet" else path
+
+
+def existing_table(path: str | Path, table: str) -> Path:
+    """:func:`table_file`, or a one-line :class:`DatasetError` when it does not exist."""
+    file = table_file(path, table)
+    if not file.exists():
+        raise DatasetError(f"{file}: the {table} Parquet file does not exist.")
+    return file
+
+
+def parquet_relation(path: str | Path) -> str:
+    """DuckDB SQL reading a Parquet file or folder with ``file_row_number`` counted across the whole table.
+
+    A folder's part files are read in name order (Spark's ``part-00000…`` order), each row number offset
+    by the rows of the parts before it (from the footers), so the number orders rows as one file would.
+    """
+    parts = parquet_parts(path)
+    if len(parts) == 1:
+        return f"read_parquet({sql_literal(str(parts[0]))}, file_row_number = true)"
+    selects, offset = [], 0
+    for part in parts:
+        selects.append(
+            f"SELECT * REPLACE (file_row_number + {offset} AS file_row_number) "
+            f"FROM read_parquet({sql_literal(str(part))}, file_row_number = true)"
+        )
+        offset += int(pq.ParquetFile(part).metadata.num_rows)
+    return "(" + " UNION ALL ".join(selects) + ")"
 
 
 def sql_literal(value: str | Path) -> str:
@@ -107,10 +137,18 @@ def read_table_file(path: str | Path, table: str) -> pd.DataFrame:
         raise DatasetError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
 
 
+def parquet_parts(path: str | Path) -> list[Path]:
+    """The data files of a Parquet table: the file itself, or the part files of a folder (as Spark writes)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(f for f in path.glob("*.parquet") if not f.name.startswith(("_", ".")))
+    return [path]
+
+
 def parquet_rows(path: str | Path) -> int:
-    """Rows of a Parquet file, read from its footer (no row is read), or a one-line error."""
+    """Rows of a Parquet file or folder, read from the footers (no row is read), or a one-line error."""
     try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        return sum(int(pq.ParquetFile(part).metadata.num_rows) for part in parquet_parts(path))
     except FileNotFoundError:
         raise DatasetError(f"{path}: table file is missing.") from None
     except Exception as exc:  # pyarrow raises several types for corrupt files
@@ -141,7 +179,7 @@ def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict
     folder = Path(path)
     meta = read_meta(folder)
     wanted = tables or TABLES
-    present = [t for t in wanted if (folder / f"{t}.parquet").is_file()]
+    present = [t for t in wanted if (folder / f"{t}.parquet").exists()]
     if "events" in wanted and "events" not in present and not tables:
         raise DatasetError(f"{folder}: the dataset has no events.parquet; every dataset needs events.")
     ds = Dataset(meta=meta, tables={}, path=folder)

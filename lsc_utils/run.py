@@ -53,6 +53,7 @@ from lsc_utils.runfolder import (
     read_manifest,
     write_json_atomic,
 )
+from lsc_utils.sqlengine import ENGINES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -221,8 +222,11 @@ def plan_parameters(
     data_dir: Path,
     run_dir: Path,
     overrides: dict[str, Any],
+    engine: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Parameters for each selected notebook: standard ones, config ones, then ``-p`` overrides.
+
+    ``engine`` (``run --engine``) is a standard parameter: ``ENGINE`` of the notebooks that declare it.
 
     A name given with ``-p`` that no selected notebook declares, or in the config's ``parameters`` that
     no notebook of the collection declares, is an error (a typo must not run silently with defaults).
@@ -234,6 +238,7 @@ def plan_parameters(
     for spec in specs:
         values: dict[str, Any] = {}
         standard = {"DATA_DIR": str(data_dir), "RUN_DIR": str(run_dir), "OUT_DIR": str(run_dir / spec.name)}
+        standard |= {"ENGINE": engine} if engine else {}
         sources = (
             ("run", standard),
             ("config 'parameters'", common),
@@ -425,12 +430,14 @@ def run_collection(
     progress: bool = True,
     with_upstream: bool = False,
     parameters: dict[str, Any] | None = None,
+    engine: str | None = None,
 ) -> Path:
     """Run the collection and write the report; return the run folder.
 
     ``overrides`` are ``NAME=VALUE`` texts (the CLI's ``-p``), ``parameters`` the same as Python
     values (they win over ``overrides``); ``with_upstream`` also runs the earlier notebooks whose
-    outputs a selected notebook requires and the run folder lacks.
+    outputs a selected notebook requires and the run folder lacks; ``engine`` (``duckdb`` or ``spark``)
+    is where the notebooks declaring ``ENGINE`` run their row-scale SQL.
 
     Raises
     ------
@@ -442,6 +449,8 @@ def run_collection(
         Ctrl-C (exit 130); the manifest and report say which notebooks finished.
     """
     config = load_config(config_path)
+    if engine is not None and engine not in ENGINES:
+        raise RunError(f"--engine must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
     params = dict(parse_parameter(p) for p in overrides or []) | dict(parameters or {})
     all_specs = discover_notebooks(notebook_dir)
     specs = select_notebooks(all_specs, only or config.get("notebooks"))
@@ -453,7 +462,7 @@ def run_collection(
         raise RunError(f"--out {run_dir} is a file, not a folder.")
     plan_parameters(specs, all_specs, config, data_dir, run_dir, params)  # a bad -p first: before upstream
     specs = resolve_upstream(specs, all_specs, run_dir, with_upstream)
-    plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params)
+    plan = plan_parameters(specs, all_specs, config, data_dir, run_dir, params, engine)
     check_data_dir(data_dir)
     try:
         check_replaceable(run_dir, [s.name for s in specs])

@@ -24,11 +24,7 @@ Timestamps given as text are read as ISO 8601 (any offset or ``Z``; no offset me
 
 from __future__ import annotations
 
-import re
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +33,8 @@ import pandas as pd
 
 from lsc_utils.cleaning.core import CleaningConfig, CleaningResult
 from lsc_utils.io import TABLES, Dataset, load_dataset, read_meta, save_dataset, sql_literal, write_meta
-from lsc_utils.pii import pseudonymize
 from lsc_utils.schema import SCHEMAS, WRONG_TYPE_SHARE, ColumnSpec, DatasetError, RowProblem
+from lsc_utils.sqlengine import ENGINES, SparkEngine, SqlEngine, as_engine, duckdb_connection, spark_session
 
 NULL_TEXTS: tuple[str, ...] = ("", "nan", "NaN", "None", "null", "NULL")
 """Text values read as null (after trimming), as in :mod:`lsc_utils.schema`."""
@@ -157,7 +153,10 @@ def _coerced_ts(col: str, source_type: str) -> str:
         return f"to_timestamp(CAST({col} AS DOUBLE))"
     stripped = _strip(f"CAST({col} AS VARCHAR)")
     formats = ", ".join(sql_literal(f) for f in TEXT_TS_FORMATS)
-    return f"COALESCE(TRY_CAST({stripped} AS TIMESTAMPTZ), CAST(try_strptime({stripped}, [{formats}]) AS TIMESTAMPTZ))"
+    parsed = (
+        f"COALESCE(TRY_CAST({stripped} AS TIMESTAMPTZ), CAST(try_strptime({stripped}, [{formats}]) AS TIMESTAMPTZ))"
+    )
+    return f"CASE WHEN left({stripped}, 1) BETWEEN '0' AND '9' THEN {parsed} END"  # DuckDB reads 'epoch' as a date
 
 
 def _reason(problem: str, column: str) -> str:
@@ -165,41 +164,6 @@ def _reason(problem: str, column: str) -> str:
     from lsc_utils.cleaning.core import reason_of
 
     return reason_of(RowProblem("events", column, problem, mask=None))  # type: ignore[arg-type]
-
-
-@contextmanager
-def duckdb_connection(memory_limit: str = "4GB", threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection (UTC) that spills to a temporary folder beyond its memory limit.
-
-    Parameters
-    ----------
-    memory_limit : str, default "4GB"
-        DuckDB's ``memory_limit``: intermediate results beyond it go to disk.
-    threads : int, optional
-        Worker threads (default: DuckDB's, every core).
-    """
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", str(memory_limit).strip()):
-        raise ValueError(
-            f"The 'memory_limit' parameter must be a size such as '500MB' or '4GB'. Got {memory_limit!r} instead."
-        )
-    with tempfile.TemporaryDirectory(prefix="lsc_duckdb_") as folder:
-        con = duckdb.connect(":memory:")
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
-            con.execute(f"SET temp_directory = {sql_literal(str(Path(folder) / 'spill'))}")
-            con.execute("SET preserve_insertion_order = false")
-            if threads:
-                con.execute(f"SET threads = {int(threads)}")
-            yield con
-        finally:
-            con.close()
-
-
-def _source_types(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Column name -> DuckDB type of a Parquet file."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()
-    return {name: str(kind) for name, kind, *_ in rows}
 
 
 def _check_structure(types: dict[str, str], specs: dict[str, ColumnSpec], n_rows: int, file: str) -> None:
@@ -213,38 +177,35 @@ def _check_structure(types: dict[str, str], specs: dict[str, ColumnSpec], n_rows
         )
 
 
-def _coerce_view(
-    con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], specs: dict[str, ColumnSpec]
-) -> None:
+def _coerce_view(engine: SqlEngine, types: dict[str, str], specs: dict[str, ColumnSpec]) -> None:
     """View ``coerced_flags``: ``source_row``, canonical columns and, per parsed column, ``_raw_<col>``
     (the raw value is not null-like), ``_fail_<col>`` (it did not parse) and ``_text_<col>`` (the raw text
-    of a value that did not parse, kept for the quarantine and the report)."""
-    select = ["file_row_number AS source_row"]
+    of a value that did not parse, kept for the quarantine and the report), over the view ``raw_events``."""
+    select = ["source_row"]
     flags: list[str] = []
-    texts: list[str] = []
+    kept = ["source_row"]
     for name, spec in specs.items():
         if name not in types:
             select.append(f"CAST(NULL AS {_SQL_TYPE[spec.kind]}) AS {quote(name)}")
             continue
         select.append(f"{_coerced(name, spec, types[name])} AS {quote(name)}")
+        kept.append(quote(name))
         if spec.kind in _PARSED_KINDS:
             select.append(f"(NOT {_nullish(name, types[name])}) AS {quote('_raw_' + name)}")
             select.append(f"CAST({quote(name + '__raw')} AS VARCHAR) AS {quote('_rawtext_' + name)}")
             failed = f"({quote('_raw_' + name)} AND {quote(name)} IS NULL)"
             flags.append(f"{failed} AS {quote('_fail_' + name)}")
             flags.append(f"CASE WHEN {failed} THEN {quote('_rawtext_' + name)} END AS {quote('_text_' + name)}")
-            texts.append(quote("_rawtext_" + name))
+            kept.append(quote("_raw_" + name))
     renamed = ", ".join(
         f"{quote(n)} AS {quote(n + '__raw')}" for n in types if n in specs and specs[n].kind in _PARSED_KINDS
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW coerced_raw AS SELECT {", ".join(select)}
-        FROM (SELECT *{", " if renamed else ""}{renamed} FROM read_parquet({sql_literal(str(path))}, file_row_number = true))"""
+    engine.view(
+        "coerced_raw",
+        f"SELECT {', '.join(select)} FROM (SELECT *{', ' if renamed else ''}{renamed} FROM raw_events)",
     )
-    exclude = f" EXCLUDE ({', '.join(texts)})" if texts else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW coerced_flags AS SELECT *{exclude}{', ' if flags else ''}{', '.join(flags)} FROM coerced_raw"
-    )
+    missing = [f"CAST(NULL AS {_SQL_TYPE[s.kind]}) AS {quote(n)}" for n, s in specs.items() if n not in types]
+    engine.view("coerced_flags", f"SELECT {', '.join(kept + missing + flags)} FROM coerced_raw")
 
 
 _SQL_TYPE: dict[str, str] = {
@@ -257,32 +218,30 @@ _SQL_TYPE: dict[str, str] = {
 }
 
 
-def _check_wrong_types(
-    con: duckdb.DuckDBPyConnection, types: dict[str, str], specs: dict[str, ColumnSpec], file: str
-) -> set[str]:
+def _check_wrong_types(engine: SqlEngine, types: dict[str, str], specs: dict[str, ColumnSpec], file: str) -> set[str]:
     """Raise for columns where most non-null values fail to parse; return the columns with some failures."""
     parsed = [n for n, s in specs.items() if s.kind in _PARSED_KINDS and n in types]
     if not parsed:
         return set()
-    counts = con.execute(
+    counts = engine.fetchone(
         "SELECT "
         + ", ".join(
             f"count(*) FILTER (WHERE {quote('_fail_' + n)}), count(*) FILTER (WHERE {quote('_raw_' + n)})"
             for n in parsed
         )
         + " FROM coerced_flags"
-    ).fetchone()
+    )
     errors, failing = [], set()
     for i, name in enumerate(parsed):
         failed, non_null = int(counts[2 * i]), int(counts[2 * i + 1])
         if failed and failed > WRONG_TYPE_SHARE * non_null:
-            examples = con.execute(
-                f"SELECT {quote('_text_' + name)} FROM coerced_flags WHERE {quote('_fail_' + name)} "
+            examples = engine.df(
+                f"SELECT {quote('_text_' + name)} AS example FROM coerced_flags WHERE {quote('_fail_' + name)} "
                 "ORDER BY source_row LIMIT 5"
-            ).fetchall()
+            )["example"]
             errors.append(
                 f"{file}: column '{name}' has the wrong type: {failed} of {non_null} values are not "
-                f"{specs[name].kind} values (e.g. {', '.join(repr(e[0]) for e in examples)})."
+                f"{specs[name].kind} values (e.g. {', '.join(repr(e) for e in examples)})."
             )
         elif failed:
             failing.add(name)
@@ -344,31 +303,31 @@ def _conditions(
     return out
 
 
-def _validation_report(con: duckdb.DuckDBPyConnection, conditions: list[_Condition]) -> pd.DataFrame:
+def _validation_report(engine: SqlEngine, conditions: list[_Condition]) -> pd.DataFrame:
     """Rows per schema problem of the event file (every problem of a row, not only its first), with examples."""
     checked = [c for c in conditions if c.at_load]
     columns = ["table", "column", "problem", "rows", "examples"]
     if not checked:
         return pd.DataFrame(columns=columns)
-    counts = con.execute(
+    counts = engine.fetchone(
         "SELECT " + ", ".join(f"count(*) FILTER (WHERE COALESCE({c.sql}, false))" for c in checked) + " FROM flagged"
-    ).fetchone()
+    )
     rows = []
     for condition, n in zip(checked, counts, strict=True):
         if not n:
             continue
         unparsed = condition.problem.startswith("unparseable")  # the raw text; else the value as read
         raw = quote("_text_" + condition.column) if unparsed else f"CAST({quote(condition.column)} AS VARCHAR)"
-        examples = con.execute(
-            f"SELECT {raw} FROM flagged WHERE COALESCE({condition.sql}, false) ORDER BY source_row LIMIT 5"
-        ).fetchall()
+        examples = engine.df(
+            f"SELECT {raw} AS example FROM flagged WHERE COALESCE({condition.sql}, false) ORDER BY source_row LIMIT 5"
+        )["example"]
         rows.append(
             {
                 "table": "events",
                 "column": condition.column,
                 "problem": condition.problem,
                 "rows": int(n),
-                "examples": ", ".join(repr(e[0]) for e in examples),
+                "examples": ", ".join(repr(e) for e in examples),
             }
         )
     return pd.DataFrame(rows, columns=columns)
@@ -383,20 +342,18 @@ def _first_reason(conditions: list[_Condition]) -> str:
     return f"CASE {whens} END"
 
 
-def _classify(
-    con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], conditions: list[_Condition], threshold: int
-) -> None:
+def _classify(engine: SqlEngine, specs: dict[str, ColumnSpec], conditions: list[_Condition], threshold: int) -> None:
     """Table ``classified``: every row with its reason (schema problems, then duplicates, then bots)."""
     columns = ", ".join(quote(n) for n in specs)
-    con.execute(
-        f"""CREATE OR REPLACE TABLE flagged AS
-        SELECT *, {_first_reason(conditions)} AS early_reason,
+    engine.materialize(
+        "flagged",
+        f"""SELECT *, {_first_reason(conditions)} AS early_reason,
                source_row > min(source_row) OVER (PARTITION BY {columns}) AS is_duplicate
-        FROM coerced_flags"""
+        FROM coerced_flags""",
     )
-    con.execute(
-        f"""CREATE OR REPLACE TABLE bots AS
-        WITH valid AS (
+    engine.materialize(
+        "bots",
+        f"""WITH valid AS (
             SELECT user_id, source_row, epoch_us(ts) // 1000000 AS second
             FROM flagged WHERE early_reason IS NULL AND NOT is_duplicate
         ), windows AS (
@@ -405,26 +362,17 @@ def _classify(
             FROM valid
         )
         SELECT user_id, max(n) AS peak_events_per_minute, min(source_row) AS first_row
-        FROM windows GROUP BY user_id HAVING max(n) > {int(threshold)}"""
+        FROM windows GROUP BY user_id HAVING max(n) > {int(threshold)}""",
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP VIEW classified AS
-        SELECT f.*, COALESCE(f.early_reason, CASE WHEN f.is_duplicate THEN 'duplicate' END,
+    engine.view(
+        "classified",
+        """SELECT f.*, COALESCE(f.early_reason, CASE WHEN f.is_duplicate THEN 'duplicate' END,
                              CASE WHEN b.user_id IS NOT NULL THEN 'bot_user' END) AS reason
-        FROM flagged AS f LEFT JOIN bots AS b ON f.user_id = b.user_id"""
+        FROM flagged AS f LEFT JOIN bots AS b ON f.user_id = b.user_id""",
     )
 
 
-def _pseudonym_table(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
-    """Table ``pseudonyms`` (raw user id -> keyed pseudonym), hashed once per distinct user."""
-    users = con.execute("SELECT DISTINCT user_id FROM classified WHERE user_id IS NOT NULL").df()["user_id"]
-    mapping = pd.DataFrame({"user_id": users.astype(str), "pseudonym": pseudonymize(users.astype(str), key)})
-    con.register("pseudonyms_frame", mapping)
-    con.execute("CREATE OR REPLACE TABLE pseudonyms AS SELECT * FROM pseudonyms_frame")
-    con.unregister("pseudonyms_frame")
-
-
-def _write_clean(con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], gap_us: int, path: Path) -> int:
+def _write_clean(engine: SqlEngine, specs: dict[str, ColumnSpec], gap_us: int, path: Path) -> int:
     """Kept rows, pseudonymized and sessionized, in time order (ties: source order), to ``path``.
 
     Session numbers come from one narrow pass of window functions (table ``sessions``: row, time, user,
@@ -433,9 +381,9 @@ def _write_clean(con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], g
     events, or when the room changes (room events are ordered among themselves: partition by user and
     has-a-room). The wide rows are joined to them only once, while writing.
     """
-    con.execute(
-        f"""CREATE OR REPLACE TABLE sessions AS
-        WITH steps AS (
+    engine.materialize(
+        "sessions",
+        f"""WITH steps AS (
             SELECT source_row, user_id, ts, room_id IS NOT NULL AS in_room,
                    CASE WHEN lag(ts) OVER by_user IS NULL
                           OR epoch_us(ts) - epoch_us(lag(ts) OVER by_user) > {gap_us} THEN 1 ELSE 0 END AS new_session,
@@ -451,7 +399,7 @@ def _write_clean(con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], g
                CASE WHEN in_room THEN sum(new_room) OVER by_room END AS room_n
         FROM steps AS s JOIN pseudonyms AS p ON s.user_id = p.user_id
         WINDOW by_user AS (PARTITION BY s.user_id ORDER BY s.ts, s.source_row ROWS UNBOUNDED PRECEDING),
-               by_room AS (PARTITION BY s.user_id, in_room ORDER BY s.ts, s.source_row ROWS UNBOUNDED PRECEDING)"""
+               by_room AS (PARTITION BY s.user_id, in_room ORDER BY s.ts, s.source_row ROWS UNBOUNDED PRECEDING)""",
     )
     labels = {
         "user_id": "n.pseudonym AS user_id",
@@ -459,39 +407,34 @@ def _write_clean(con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], g
         "room_session_id": "n.pseudonym || '#r' || CAST(n.room_n AS VARCHAR) AS room_session_id",
     }
     select = [labels.get(name, f"k.{quote(name)}") for name in specs]
-    con.execute(
-        f"""COPY (
-            SELECT {", ".join(select)} FROM classified AS k JOIN sessions AS n ON k.source_row = n.source_row
-            ORDER BY n.ts, n.source_row
-        ) TO {sql_literal(str(path))} (FORMAT parquet, ROW_GROUP_SIZE 1000000)"""
+    engine.write_parquet(
+        f"""SELECT {", ".join(select)} FROM classified AS k JOIN sessions AS n ON k.source_row = n.source_row
+        ORDER BY n.ts, n.source_row""",
+        path,
     )
-    return int(con.execute("SELECT count(*) FROM sessions").fetchone()[0])
+    return int(engine.fetchone("SELECT count(*) FROM sessions")[0])
 
 
-def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, specs: dict[str, ColumnSpec], failing: set[str], path: Path
-) -> None:
+def _write_quarantine(engine: SqlEngine, specs: dict[str, ColumnSpec], failing: set[str], path: Path) -> None:
     """Quarantined rows with ``reason, source_row``, pseudonymized, raw text of unparseable values."""
     select = ["q.reason", "q.source_row"]
     for name in specs:
         select.append("p.pseudonym AS user_id" if name == "user_id" else f"q.{quote(name)}")
     select += [f"q.{quote('_text_' + n)} AS {quote('raw_' + n)}" for n in specs if n in failing]
-    con.execute(
-        f"""COPY (
-            SELECT {", ".join(select)} FROM classified AS q
-            LEFT JOIN pseudonyms AS p ON q.user_id = p.user_id
-            WHERE q.reason IS NOT NULL ORDER BY q.source_row
-        ) TO {sql_literal(str(path))} (FORMAT parquet)"""
+    engine.write_parquet(
+        f"""SELECT {", ".join(select)} FROM classified AS q
+        LEFT JOIN pseudonyms AS p ON q.user_id = p.user_id
+        WHERE q.reason IS NOT NULL ORDER BY q.source_row""",
+        path,
     )
 
 
-def _write_lineage(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _write_lineage(engine: SqlEngine, path: Path) -> None:
     """Raw row and session of every clean event, in the clean file's order (checks against planted truth)."""
-    con.execute(
-        f"""COPY (
-            SELECT source_row, pseudonym || '#' || CAST(session_n AS VARCHAR) AS session_id
-            FROM sessions ORDER BY ts, source_row
-        ) TO {sql_literal(str(path))} (FORMAT parquet)"""
+    engine.write_parquet(
+        """SELECT source_row, pseudonym || '#' || CAST(session_n AS VARCHAR) AS session_id
+        FROM sessions ORDER BY ts, source_row""",
+        path,
     )
 
 
@@ -501,9 +444,9 @@ def clean_events_sql(
     key: bytes,
     config: CleaningConfig,
     period: tuple[pd.Timestamp, pd.Timestamp],
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: duckdb.DuckDBPyConnection | SqlEngine | None = None,
 ) -> SqlCleaningResult:
-    """Clean ``events.parquet`` with DuckDB SQL (see the module docstring), never loading it into pandas.
+    """Clean ``events.parquet`` with SQL (see the module docstring), never loading it into pandas.
 
     Parameters
     ----------
@@ -519,8 +462,10 @@ def clean_events_sql(
         Session gap, bot threshold and retention.
     period : tuple of Timestamp
         Valid period of event times (:func:`~lsc_utils.cleaning.valid_period`).
-    con : duckdb.DuckDBPyConnection, optional
-        Connection to run on (default: :func:`duckdb_connection`, 4 GB memory limit, spilling).
+    con : duckdb.DuckDBPyConnection or SqlEngine, optional
+        Connection or engine to run on (default: :func:`duckdb_connection`, 4 GB memory limit,
+        spilling); a :class:`~lsc_utils.sqlengine.SparkEngine` runs the same SQL on Spark, which
+        writes each output as a Parquet folder.
 
     Returns
     -------
@@ -539,34 +484,35 @@ def clean_events_sql(
     if con is None:
         with duckdb_connection() as own:
             return clean_events_sql(source, out, key, config, period, own)
+    engine = as_engine(con)
     specs = SCHEMAS["events"]
-    types = _source_types(con, source)
-    n_rows = int(con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(source))})").fetchone()[0])
+    types = engine.parquet_view("raw_events", source, "source_row")
+    n_rows = int(engine.fetchone("SELECT count(*) FROM raw_events")[0])
     _check_structure(types, specs, n_rows, source.name)
-    _coerce_view(con, source, types, specs)
-    failing = _check_wrong_types(con, types, specs, source.name)
+    _coerce_view(engine, types, specs)
+    failing = _check_wrong_types(engine, types, specs, source.name)
     conditions = _conditions(specs, failing, period, config.retention_days)
-    _classify(con, specs, conditions, config.bot_events_per_minute)
-    _pseudonym_table(con, key)
+    _classify(engine, specs, conditions, config.bot_events_per_minute)
+    engine.pseudonym_table("pseudonyms", "classified", "user_id", key)
     paths = {name: out / name / "events.parquet" for name in ("clean", "quarantine", "lineage")}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    kept = _write_clean(con, specs, int(config.session_gap_minutes * 60 * 1_000_000), paths["clean"])
-    _write_quarantine(con, specs, failing, paths["quarantine"])
-    _write_lineage(con, paths["lineage"])
-    reasons = con.execute(
+    kept = _write_clean(engine, specs, int(config.session_gap_minutes * 60 * 1_000_000), paths["clean"])
+    _write_quarantine(engine, specs, failing, paths["quarantine"])
+    _write_lineage(engine, paths["lineage"])
+    reasons = engine.df(
         "SELECT reason, count(*) AS n FROM classified WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason"
-    ).df()
-    bots = con.execute(
+    )
+    bots = engine.df(
         """SELECT p.pseudonym AS user_id, CAST(b.peak_events_per_minute AS BIGINT) AS peak_events_per_minute
-        FROM bots AS b JOIN pseudonyms AS p USING (user_id) ORDER BY b.first_row"""
-    ).df()
+        FROM bots AS b JOIN pseudonyms AS p ON b.user_id = p.user_id ORDER BY b.first_row"""
+    )
     counts = pd.Series(reasons["n"].to_numpy(dtype="int64"), index=reasons["reason"].to_numpy(), name="rows")
     if n_rows != kept + int(counts.sum()):
         raise AssertionError(f"SQL cleaning ledger does not balance: {n_rows} != {kept} + {int(counts.sum())}")
     return SqlCleaningResult(
         paths["clean"], paths["quarantine"], paths["lineage"], n_rows, kept, counts, bots,
-        _validation_report(con, conditions),
+        _validation_report(engine, conditions),
     )  # fmt: skip
 
 
@@ -610,6 +556,26 @@ class OutOfCoreCleaning:
     input_rows: dict[str, int]
 
 
+def _clean_events_on(
+    engine: str,
+    runner: dict[str, str | int | None],
+    events_file: Path,
+    root: Path,
+    key: bytes,
+    config: CleaningConfig,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+) -> SqlCleaningResult:
+    """:func:`clean_events_sql` on a DuckDB connection or a Spark session opened (and closed) here."""
+    if engine == "spark":
+        spark = SparkEngine(spark_session(runner["spark_master"]))
+        try:
+            return clean_events_sql(events_file, root, key, config, period, spark)
+        finally:
+            spark.close()
+    with duckdb_connection(runner["memory_limit"], runner["threads"]) as con:
+        return clean_events_sql(events_file, root, key, config, period, con)
+
+
 def clean_dataset_out_of_core(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -617,8 +583,10 @@ def clean_dataset_out_of_core(
     config: CleaningConfig | None = None,
     memory_limit: str = "4GB",
     threads: int | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> OutOfCoreCleaning:
-    """Clean a canonical dataset folder into ``out_dir``: events by DuckDB SQL, the small tables in pandas.
+    """Clean a canonical dataset folder into ``out_dir``: events by SQL, the small tables in pandas.
 
     The result on disk is the one :func:`~lsc_utils.cleaning.save_cleaning_result` writes for
     :func:`~lsc_utils.cleaning.clean_dataset` (``clean/``, ``quarantine/``, ``tables/ledger.csv`` and
@@ -639,6 +607,11 @@ def clean_dataset_out_of_core(
         DuckDB's memory limit (beyond it, intermediate results spill to a temporary folder).
     threads : int, optional
         DuckDB worker threads (default: every core).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the event SQL runs: embedded DuckDB, or Spark (:func:`~lsc_utils.sqlengine.spark_session`),
+        which writes the clean events, quarantine and lineage as Parquet folders.
+    spark_master : str, optional
+        Spark master URL (default ``LSC_SPARK_MASTER``, else ``local[*]``; ``SPARK_REMOTE`` wins).
 
     Returns
     -------
@@ -647,6 +620,8 @@ def clean_dataset_out_of_core(
     from lsc_utils.cleaning.core import _cleaned_meta, clean_dataset, valid_period, validation_report
 
     config = config or CleaningConfig()
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
     folder, root = Path(data_dir), Path(out_dir)
     events_file = folder / "events.parquet"
     if not events_file.is_file():
@@ -657,8 +632,8 @@ def clean_dataset_out_of_core(
     small = clean_dataset(raw, key, config) if raw.tables else None
     if (root / "clean").exists():
         shutil.rmtree(root / "clean")
-    with duckdb_connection(memory_limit, threads) as con:
-        events = clean_events_sql(events_file, root, key, config, period, con)
+    runner = {"memory_limit": memory_limit, "threads": threads, "spark_master": spark_master}
+    events = _clean_events_on(engine, runner, events_file, root, key, config, period)
     if small is not None:
         save_dataset(small.dataset, root / "clean")
         for table, frame in small.quarantine.items():

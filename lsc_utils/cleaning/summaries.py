@@ -12,10 +12,11 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lsc_utils.cleaning.sql import _coerced, _source_types, quote
+from lsc_utils.cleaning.sql import _coerced, quote
 from lsc_utils.constants import TABLES
 from lsc_utils.io import sql_literal
 from lsc_utils.schema import SCHEMAS
+from lsc_utils.sqlengine import DuckDBEngine
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -46,11 +47,11 @@ def event_type_counts_sql(raw_events: str | Path, clean_events: str | Path) -> p
     """
     with _connect() as con:
         spec = SCHEMAS["events"]["event_type"]
-        kind = _source_types(con, Path(raw_events))["event_type"]
+        kind = DuckDBEngine(con).parquet_view("raw_events", Path(raw_events), "source_row")["event_type"]
         counts = con.execute(
             f"""WITH before AS (
                 SELECT COALESCE({_coerced("event_type", spec, kind)}, '<null>') AS event_type, count(*) AS input
-                FROM {_parquet(raw_events)} GROUP BY 1
+                FROM raw_events GROUP BY 1
             ), after AS (
                 SELECT COALESCE(event_type, '<null>') AS event_type, count(*) AS kept FROM {_parquet(clean_events)} GROUP BY 1
             )

@@ -16,6 +16,7 @@ import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
 from lsc_utils.checks import DatasetError, check_choice, check_timezone
+from lsc_utils.io import table_file
 
 DEMAND_EVENTS: tuple[str, ...] = ("pay", "order")
 """Event types that carry demand, in order of preference: paid units where the log has payments."""
@@ -46,9 +47,8 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
 
 
 def _events_file(events: str | Path) -> Path:
-    path = Path(events)
-    path = path / "events.parquet" if path.is_dir() else path
-    if not path.is_file():
+    path = table_file(events, "events")
+    if not path.exists():
         raise DatasetError(f"{path}: no events Parquet file (expected a clean dataset's events.parquet).")
     return path
 

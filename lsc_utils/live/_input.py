@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from lsc_utils.checks import DatasetError, missing_columns_error
 from lsc_utils.constants import EVENT_TYPES
+from lsc_utils.io import existing_table, parquet_relation
 
 TableInput = pd.DataFrame | str | Path
 """A canonical table as a pandas DataFrame, a Parquet file, or a canonical dataset folder."""
@@ -104,12 +105,8 @@ def _source_view(con: duckdb.DuckDBPyConnection, source: TableInput, table: str,
         con.register(raw, arrow)
         return raw, table
     if isinstance(source, str | Path):
-        file = Path(source)
-        if file.is_dir():
-            file = file / f"{table}.parquet"
-        if not file.is_file():
-            raise DatasetError(f"{file}: the {table} Parquet file does not exist.")
-        reader = f"read_parquet({sql_text(str(file))}, file_row_number = true)"
+        file = existing_table(source, table)
+        reader = parquet_relation(file)
         try:
             con.execute(
                 f"CREATE VIEW {raw} AS SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM {reader}"

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lsc_utils.checks import missing_columns_error
+from lsc_utils.io import existing_table, parquet_relation
 from lsc_utils.schema import DatasetError
 
 START: str = "START"
@@ -129,12 +130,7 @@ def _sql_text(value: str) -> str:
 
 
 def _resolve_parquet(path: str | Path) -> Path:
-    file = Path(path)
-    if file.is_dir():
-        file = file / "events.parquet"
-    if not file.is_file():
-        raise DatasetError(f"{file}: events file does not exist.")
-    return file
+    return existing_table(path, "events")
 
 
 def _register_frame(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, columns: Sequence[str], owner: str) -> None:
@@ -156,7 +152,7 @@ def _register_frame(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, column
 
 def _register_parquet(con: duckdb.DuckDBPyConnection, path: str | Path, columns: Sequence[str], owner: str) -> None:
     file = _resolve_parquet(path)
-    source = f"read_parquet({_sql_text(str(file))}, file_row_number = true)"
+    source = parquet_relation(file)
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as exc:

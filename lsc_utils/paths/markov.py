@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from sklearn.base import BaseEstimator
 
+from lsc_utils.checks import check_choice as _check_choice
 from lsc_utils.checks import check_int as _check_int
 from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.paths._events import CONVERSION, END, MAX_DENSE_STATES, NULL, SEPARATOR, START, EventsInput
@@ -178,6 +179,9 @@ class MarkovPathModel(BaseEstimator):
         What happens to events whose value has no state.
     state_column : str, default "event_type"
         Event column the states come from (``"item_id"`` for item-level paths, ``"channel"`` ...).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the transition counts are computed: DuckDB, or Spark over a Parquet path
+        (:func:`lsc_utils.sqlengine.spark_session`); the same SQL, the same counts.
 
     Attributes
     ----------
@@ -211,6 +215,7 @@ class MarkovPathModel(BaseEstimator):
         absorbing: bool = True,
         unmapped: str = "drop",
         state_column: str = "event_type",
+        engine: str = "duckdb",
     ) -> None:
         self.order = order
         self.conversion_event = conversion_event
@@ -219,6 +224,7 @@ class MarkovPathModel(BaseEstimator):
         self.absorbing = absorbing
         self.unmapped = unmapped
         self.state_column = state_column
+        self.engine = engine
 
     def _spec(self) -> _PathSpec:
         return _path_spec(
@@ -254,7 +260,8 @@ class MarkovPathModel(BaseEstimator):
         """
         spec = self._spec()
         order = _check_int(self.order, "order", "MarkovPathModel", 1)
-        counts = _count_transitions(events, spec, order)
+        engine = _check_choice(self.engine, "engine", "MarkovPathModel", ("duckdb", "spark"))
+        counts = _count_transitions(events, spec, order, engine)
         terminals = self.terminal_states
         states = _order_states(counts, terminals)
         matrix = _stochastic_matrix(counts, states, terminals)

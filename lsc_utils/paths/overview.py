@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from lsc_utils.constants import PURCHASE_EVENTS
+from lsc_utils.io import parquet_relation
 from lsc_utils.paths._events import _resolve_parquet, _sql_text
 from lsc_utils.schema import DatasetError
 
@@ -96,7 +97,7 @@ def _attribute_source(
     if name in ATTRIBUTE_COLUMNS:
         raise ValueError(f"The attribute name {name!r} is an event column; choose another name.")
     file = _resolve_parquet(events)
-    source = f"read_parquet({_sql_text(str(file))}, file_row_number = true)"
+    source = parquet_relation(file)
     kept = [c for c in ATTRIBUTE_COLUMNS if c in _columns(con, source)]
     if "user_id" not in kept:
         raise DatasetError(f"{file.name}: column 'user_id' is missing.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -27,6 +28,7 @@ from lsc_utils.paths._events import (
     _events_connection,
     _sql_text,
 )
+from lsc_utils.schema import DatasetError
 
 # --------------------------------------------------------------------------------------------------
 # Path SQL
@@ -216,7 +218,7 @@ def _first_order_counts_sql(spec: _PathSpec) -> str:
         GROUP BY from_state, to_state"""
 
 
-def _count_transitions(events: EventsInput, spec: _PathSpec, order: int = 1) -> pd.DataFrame:
+def _count_transitions(events: EventsInput, spec: _PathSpec, order: int = 1, engine: str = "duckdb") -> pd.DataFrame:
     """Transition counts of the order-``order`` chain of session paths (one DuckDB query).
 
     Parameters
@@ -227,6 +229,8 @@ def _count_transitions(events: EventsInput, spec: _PathSpec, order: int = 1) -> 
         Path definition (built by :class:`MarkovPathModel` from its parameters).
     order : int, default 1
         Order of the chain (1 uses the one-pass query, higher orders the path-steps query).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the query runs (Spark: :func:`lsc_utils.sqlengine.spark_session`, events from Parquet).
 
     Returns
     -------
@@ -234,12 +238,41 @@ def _count_transitions(events: EventsInput, spec: _PathSpec, order: int = 1) -> 
         ``from_state``, ``to_state``, ``count`` (int64), sorted by ``from_state``, ``to_state``.
     """
     sql = _first_order_counts_sql(spec) if order == 1 else _transition_counts_sql(spec, order)
-    with _events_connection(events, spec.columns, "MarkovPathModel.fit") as con:
-        _check_no_null_sessions(con)
-        _register_state_map(con, spec)
-        counts = con.execute(sql, {"conversion_event": spec.conversion_event}).df()
+    if engine == "spark":
+        counts = _count_transitions_on_spark(events, spec, sql)
+    else:
+        with _events_connection(events, spec.columns, "MarkovPathModel.fit") as con:
+            _check_no_null_sessions(con)
+            _register_state_map(con, spec)
+            counts = con.execute(sql, {"conversion_event": spec.conversion_event}).df()
     counts = counts.astype({"from_state": "str", "to_state": "str", "count": "int64"})
     return counts.sort_values(["from_state", "to_state"], ignore_index=True)
+
+
+def _count_transitions_on_spark(events: EventsInput, spec: _PathSpec, sql: str) -> pd.DataFrame:
+    """The transition-count SQL run on Spark (transpiled by sqlglot) over a Parquet file or folder."""
+    from lsc_utils.io import existing_table, sql_literal
+    from lsc_utils.sqlengine import SparkEngine, spark_session
+
+    if not isinstance(events, (str, Path)):
+        raise ValueError(f"engine='spark' reads the events from Parquet: give a path, not a {type(events).__name__}.")
+    engine = SparkEngine(spark_session())
+    try:
+        types = engine.parquet_view("_events_all", existing_table(events, "events"), "_row")
+        missing = [c for c in spec.columns if c not in types]
+        if missing:
+            raise DatasetError(f"events: column '{missing[0]}' is missing (MarkovPathModel.fit).")
+        columns = ", ".join('"' + c + '"' for c in spec.columns)
+        engine.view("events", f"SELECT {columns}, _row FROM _events_all")
+        nulls = int(engine.fetchone("SELECT COUNT(*) FROM events WHERE session_id IS NULL")[0])
+        if nulls:
+            raise DatasetError(f"events: column 'session_id' has {nulls} null values; sessionize the events first.")
+        if spec.state_map is not None:
+            mapping = spec.state_map
+            engine.register_frame("state_map", pd.DataFrame({"key": list(mapping), "state": list(mapping.values())}))
+        return engine.df(sql.replace("$conversion_event", sql_literal(spec.conversion_event)))
+    finally:
+        engine.close()
 
 
 def build_session_paths(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lsc_utils.checks import missing_columns_error
+from lsc_utils.io import existing_table
 from lsc_utils.schema import DatasetError
 
 TableSource = pd.DataFrame | str | Path
@@ -130,12 +131,9 @@ def _sql_literal(text: str) -> str:
 
 def _parquet_path(source: str | Path, table: str) -> str:
     """Resolve a Parquet file, a glob or a dataset folder to the path DuckDB reads."""
-    path = Path(source)
-    if path.is_dir():
-        path = path / f"{table}.parquet"
-    if not any(ch in str(path) for ch in "*?[") and not path.is_file():
-        raise DatasetError(f"{path}: the {table} Parquet file does not exist.")
-    return str(path)
+    if any(ch in str(source) for ch in "*?["):
+        return str(source)
+    return str(existing_table(source, table))
 
 
 def _register_table(

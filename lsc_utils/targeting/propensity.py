@@ -28,6 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lsc_utils.checks import DatasetError, check_int, require_columns
+from lsc_utils.io import table_file
 
 PURCHASE_EVENTS: tuple[str, ...] = ("pay", "order")
 FEATURES: tuple[str, ...] = (
@@ -69,9 +70,8 @@ def propensity_frame(events: str | Path, cutoff: pd.Timestamp, horizon_days: int
         ``user_id``, the features and ``buys`` (0/1), sorted by user.
     """
     check_int(horizon_days, "horizon_days", "propensity_frame", 1)
-    path = Path(events)
-    path = path / "events.parquet" if path.is_dir() else path
-    if not path.is_file():
+    path = table_file(events, "events")
+    if not path.exists():
         raise DatasetError(f"{path}: no events Parquet file (expected a clean dataset's events.parquet).")
     cutoff = pd.Timestamp(cutoff)
     cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")

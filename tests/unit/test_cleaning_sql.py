@@ -66,27 +66,31 @@ def test_simulated_dirty_dataset_cleans_identically(tmp_path: Path, retention_da
     _assert_same_outputs(*_both_paths(data, tmp_path, config))
 
 
+TEXT_EDGE_ROWS: list[tuple[str | None, ...]] = [
+    # user, ts, event_type, item, price, channel
+    (" U1 ", "2026-03-01T10:00:00Z", "view_item", "I1", "1.5", "search"),
+    ("U1", "2026-03-01 10:20:00+08:00", "add_to_cart", " I1", "2", "search"),
+    ("U1", "2026/03/01 11:00", "pay", "I1", "3", None),
+    ("U1", "2026/03/01 11:00", "pay", "I1", "3", None),  # exact duplicate
+    ("nan", "2026-03-01T10:00:00Z", "view_item", "I2", None, "search"),  # null-like id
+    ("U2", "tomorrow", "view_item", "I2", None, "search"),  # unparseable time
+    ("U2", "  ", "view_item", "I2", None, "search"),  # null time
+    ("U2", "2026-03-02T00:00:00Z", "out_of_vocabulary:7", "I2", None, "search"),
+    ("U2", "2026-03-02T00:00:01Z", "invalid_price:str", "I2", None, "search"),
+    ("U2", "2026-03-02T00:00:02Z", "teleport", "I2", None, "search"),
+    ("U2", "2026-03-02T00:00:03Z", None, "I2", None, "search"),
+    ("U2", "2026-03-02T00:00:04Z", "pay", "I2", "-1", "search"),
+    ("U2", "2026-03-02T00:00:05Z", "pay", "I2", "abc", "search"),  # unparseable number
+    ("U2", "2026-03-02T00:00:06Z", "view_item", "I2", None, "tv"),  # channel outside the vocabulary
+    ("U3", "1980-01-01T00:00:00Z", "view_item", "I3", None, "search"),
+    ("U3", "2026-03-03T00:00:00Z", "enter_room", None, None, "follow"),
+    ("\u3000U3\t", " 2026-03-03T00:01:00Z\n", "view_item", "\xa0I3", None, "follow"),  # Unicode whitespace
+]
+"""Text-typed events: null-likes, time formats, adapter flags, vocabularies, Unicode whitespace."""
+
+
 def test_text_columns_null_likes_formats_flags_and_vocabularies(tmp_path: Path) -> None:
-    rows = [
-        # user, ts, event_type, item, price, channel
-        (" U1 ", "2026-03-01T10:00:00Z", "view_item", "I1", "1.5", "search"),
-        ("U1", "2026-03-01 10:20:00+08:00", "add_to_cart", " I1", "2", "search"),
-        ("U1", "2026/03/01 11:00", "pay", "I1", "3", None),
-        ("U1", "2026/03/01 11:00", "pay", "I1", "3", None),  # exact duplicate
-        ("nan", "2026-03-01T10:00:00Z", "view_item", "I2", None, "search"),  # null-like id
-        ("U2", "tomorrow", "view_item", "I2", None, "search"),  # unparseable time
-        ("U2", "  ", "view_item", "I2", None, "search"),  # null time
-        ("U2", "2026-03-02T00:00:00Z", "out_of_vocabulary:7", "I2", None, "search"),
-        ("U2", "2026-03-02T00:00:01Z", "invalid_price:str", "I2", None, "search"),
-        ("U2", "2026-03-02T00:00:02Z", "teleport", "I2", None, "search"),
-        ("U2", "2026-03-02T00:00:03Z", None, "I2", None, "search"),
-        ("U2", "2026-03-02T00:00:04Z", "pay", "I2", "-1", "search"),
-        ("U2", "2026-03-02T00:00:05Z", "pay", "I2", "abc", "search"),  # unparseable number
-        ("U2", "2026-03-02T00:00:06Z", "view_item", "I2", None, "tv"),  # channel outside the vocabulary
-        ("U3", "1980-01-01T00:00:00Z", "view_item", "I3", None, "search"),
-        ("U3", "2026-03-03T00:00:00Z", "enter_room", None, None, "follow"),
-        ("\u3000U3\t", " 2026-03-03T00:01:00Z\n", "view_item", "\xa0I3", None, "follow"),  # Unicode whitespace
-    ]
+    rows = TEXT_EDGE_ROWS
     events = pd.DataFrame(rows, columns=["user_id", "ts", "event_type", "item_id", "price", "channel"])
     events["room_id"] = [None] * 15 + ["R1", "R1"]
     data = _write(tmp_path / "text", events, period={"start": "2026-02-01", "end": "2026-03-31"})

@@ -1,4 +1,4 @@
-"""environment.yml must pin exactly what pyproject.toml pins (runtime and dev)."""
+"""environment.yml must pin exactly what pyproject.toml pins (runtime, dev and the spark extra)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _pins(lines: list[str]) -> dict[str, str]:
 
 def test_environment_yml_mirrors_pyproject_pins() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    expected = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    expected = _pins(project["dependencies"] + extras["dev"] + extras["spark"])
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert _pins(pip_section) == expected

@@ -32,6 +32,7 @@ TIERS: dict[str, str] = {
     "evaluation": "shared",
     "consent": "shared",
     "cleaning": "shared",
+    "sqlengine": "shared",
     "portraits": "analysis",
     "recsys": "analysis",
     "paths": "analysis",
@@ -106,11 +107,11 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
 
 
 def test_personal_data_primitives_have_one_home() -> None:
-    from lsc_utils import cleaning, pii, privacy, text
+    from lsc_utils import cleaning, pii, privacy, sqlengine, text
 
     assert text.mask_pii is pii.mask_pii and text.find_pii is pii.find_pii
     assert privacy.pseudonymize is pii.pseudonymize and privacy.load_pseudonym_key is pii.load_pseudonym_key
-    assert cleaning.core.pseudonymize is pii.pseudonymize and cleaning.sql.pseudonymize is pii.pseudonymize
+    assert cleaning.core.pseudonymize is pii.pseudonymize and sqlengine.pseudonymize is pii.pseudonymize
 
 
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 900, 80

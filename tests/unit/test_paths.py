@@ -382,7 +382,7 @@ def test_clear_errors_for_bad_events(four_sessions: pd.DataFrame, tmp_path: Path
         MarkovPathModel().fit(four_sessions.assign(ts=1))
     with pytest.raises(DatasetError, match="mixed types"):
         MarkovPathModel().fit(four_sessions.astype({"session_id": object}).assign(session_id=[1, "a"] * 6))
-    with pytest.raises(DatasetError, match="events file does not exist"):
+    with pytest.raises(DatasetError, match="the events Parquet file does not exist"):
         MarkovPathModel().fit(tmp_path / "missing.parquet")
 
 
