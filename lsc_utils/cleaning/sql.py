@@ -18,6 +18,9 @@ is never loaded into pandas. One DuckDB query chain over the canonical ``events.
    ``source_row``) with ``COPY``, and returns only counts.
 
 Memory is bounded by DuckDB's ``memory_limit`` (spilling to ``temp_directory``), not by the data.
+The statements are written in DuckDB's dialect and go through a :mod:`lsc_utils.sqlengine` engine:
+DuckDB by default, or Spark (``engine="spark"``), which runs the same statements transpiled by sqlglot
+and writes Parquet folders; the results are equal row for row (``tests/unit/test_spark_engine.py``).
 Timestamps given as text are read as ISO 8601 (any offset or ``Z``; no offset means UTC), else as
 ``YYYY/MM/DD[ HH:MM[:SS]]``; the pandas path also accepts other formats through dateutil.
 """
