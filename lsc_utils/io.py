@@ -117,7 +117,7 @@ def parquet_relation(path: str | Path) -> str:
             f"SELECT * REPLACE (file_row_number + {offset} AS file_row_number) "
             f"FROM read_parquet({sql_literal(str(part))}, file_row_number = true)"
         )
-        offset += int(pq.ParquetFile(part).metadata.num_rows)
+        offset += parquet_rows(part)
     return "(" + " UNION ALL ".join(selects) + ")"
 
 

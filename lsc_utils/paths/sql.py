@@ -69,10 +69,17 @@ class _PathSpec:
         return mapping.get(self.conversion_event, OTHER if self.unmapped == "other" else None) if mapping else None
 
 
-def _register_state_map(con: duckdb.DuckDBPyConnection, spec: _PathSpec) -> None:
+def _state_map_frame(spec: _PathSpec) -> pd.DataFrame | None:
+    """The state map as a ``key, state`` table (None without a map)."""
     mapping = spec.state_map
-    if mapping is not None:
-        frame = pd.DataFrame({"key": list(mapping), "state": list(mapping.values())}, dtype="str")
+    if mapping is None:
+        return None
+    return pd.DataFrame({"key": list(mapping), "state": list(mapping.values())}, dtype="str")
+
+
+def _register_state_map(con: duckdb.DuckDBPyConnection, spec: _PathSpec) -> None:
+    frame = _state_map_frame(spec)
+    if frame is not None:
         con.register("state_map", frame)
 
 
@@ -267,9 +274,9 @@ def _count_transitions_on_spark(events: EventsInput, spec: _PathSpec, sql: str) 
         nulls = int(engine.fetchone("SELECT COUNT(*) FROM events WHERE session_id IS NULL")[0])
         if nulls:
             raise DatasetError(f"events: column 'session_id' has {nulls} null values; sessionize the events first.")
-        if spec.state_map is not None:
-            mapping = spec.state_map
-            engine.register_frame("state_map", pd.DataFrame({"key": list(mapping), "state": list(mapping.values())}))
+        frame = _state_map_frame(spec)
+        if frame is not None:
+            engine.register_frame("state_map", frame)
         return engine.df(sql.replace("$conversion_event", sql_literal(spec.conversion_event)))
     finally:
         engine.close()
