@@ -33,8 +33,12 @@ CHANNELS: tuple[str, ...] = ("recommend_feed", "search", "follow", "share", "ad"
 GENDERS: tuple[str, ...] = ("F", "M", "unknown")
 """Canonical gender codes."""
 
-TABLES: tuple[str, ...] = ("users", "items", "rooms", "events", "comments", "exposures")
-"""Canonical table names, one Parquet file each (``exposures``: randomised campaign assignments, optional)."""
+TABLES: tuple[str, ...] = ("users", "items", "rooms", "events", "comments", "exposures", "accounts", "identifiers")
+"""Canonical table names, one Parquet file each (``exposures``: randomised campaign assignments;
+``accounts``, ``identifiers``: the source accounts of each person in an integrated dataset; all optional)."""
+
+ACCOUNT_PREFIX: str = "a_"
+"""Prefix of pseudonymous account ids (an account of one source; ``user_id`` is the person)."""
 
 PII_COLUMNS: tuple[str, ...] = ("name", "phone", "email")
 """Raw personal-data columns that may exist in ``users`` before cleaning only."""

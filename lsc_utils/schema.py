@@ -51,6 +51,9 @@ class ColumnSpec:
         Closed vocabulary of the column, if any.
     min_value : float, optional
         Smallest valid value of a numeric column.
+    fill_missing : bool, default True
+        Whether an absent optional column is added as nulls; False leaves it absent (a column only some
+        datasets have, such as the account of an event in a multi-source dataset).
     """
 
     name: str
@@ -59,6 +62,7 @@ class ColumnSpec:
     nullable: bool = True
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
+    fill_missing: bool = True
 
 
 def _spec(*columns: ColumnSpec) -> dict[str, ColumnSpec]:
@@ -106,6 +110,7 @@ SCHEMAS: dict[str, dict[str, ColumnSpec]] = {
         ColumnSpec("order_id", "id"),
         ColumnSpec("channel", "str", allowed=CHANNELS),
         ColumnSpec("payment_method", "str"),
+        ColumnSpec("account_id", "id", fill_missing=False),
     ),
     "comments": _spec(
         ColumnSpec("comment_id", "id", required=True, nullable=False),
@@ -122,9 +127,25 @@ SCHEMAS: dict[str, dict[str, ColumnSpec]] = {
         ColumnSpec("ts", "ts", required=True, nullable=False),
         ColumnSpec("assignment_probability", "float", min_value=0),
     ),
+    "accounts": _spec(
+        ColumnSpec("account_id", "id", required=True, nullable=False),
+        ColumnSpec("source", "str", required=True, nullable=False),
+        ColumnSpec("user_id", "id", required=True, nullable=False),
+        ColumnSpec("source_user_id", "id"),
+        ColumnSpec("rule", "str"),
+    ),
+    "identifiers": _spec(
+        ColumnSpec("account_id", "id", required=True, nullable=False),
+        ColumnSpec("source", "str", required=True, nullable=False),
+        ColumnSpec("id_type", "str", required=True, nullable=False),
+        ColumnSpec("id_hash", "id", required=True, nullable=False),
+    ),
 }
 """Canonical columns of every table (architecture guide, section 2). ``exposures`` holds one row per user
-and randomised campaign: the arm drawn (``control`` or a treatment), when, and with which probability."""
+and randomised campaign: the arm drawn (``control`` or a treatment), when, and with which probability.
+``accounts`` and ``identifiers`` exist in a dataset integrated from several sources
+(:mod:`lsc_utils.identity`): the person (``user_id``) of every source account, and the keyed hashes of
+the accounts' identifiers; such a dataset's events carry the ``account_id`` that logged them."""
 
 EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"users": PII_COLUMNS}
 """Non-canonical columns a table may carry through coercion (raw PII before cleaning)."""
@@ -295,7 +316,7 @@ def _pandera_schema(table: str) -> pa.DataFrameSchema:
             checks.append(pa.Check.isin(list(spec.allowed)))
         if spec.min_value is not None:
             checks.append(pa.Check.ge(spec.min_value))
-        columns[spec.name] = pa.Column(nullable=spec.nullable, checks=checks or None)
+        columns[spec.name] = pa.Column(nullable=spec.nullable, checks=checks or None, required=spec.fill_missing)
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
@@ -411,7 +432,8 @@ def _coerce_columns(
     errors: list[str] = []
     for name, spec in specs.items():
         if name not in frame.columns:
-            coerced[name] = _null_column(spec, len(frame), frame.index)
+            if spec.fill_missing:
+                coerced[name] = _null_column(spec, len(frame), frame.index)
             continue
         raw = frame[name]
         try:

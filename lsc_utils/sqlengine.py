@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import duckdb
 import pandas as pd
 
+from lsc_utils.constants import PSEUDONYM_PREFIX
 from lsc_utils.io import sql_literal
 from lsc_utils.pii import pseudonymize
 
@@ -71,7 +72,7 @@ class SqlEngine(Protocol):
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         """A small pandas table (a mapping, a parameter table) as view ``name``."""
 
-    def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
+    def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         """Table ``name`` (``user_id``, ``pseudonym``) of the distinct non-null ``column`` of ``source``."""
 
     def write_parquet(self, sql: str, path: Path) -> None:
@@ -119,10 +120,10 @@ class DuckDBEngine:
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(name, frame)
 
-    def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
+    def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         users = self.con.execute(f"SELECT DISTINCT {column} FROM {source} WHERE {column} IS NOT NULL").df()[column]
         users = users.astype(str)
-        frame = pd.DataFrame({"user_id": users, "pseudonym": pseudonymize(users, key)})
+        frame = pd.DataFrame({"user_id": users, "pseudonym": pseudonymize(users, key, prefix)})
         self.con.register("_pseudonyms_frame", frame)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _pseudonyms_frame")
         self.con.unregister("_pseudonyms_frame")
@@ -337,11 +338,11 @@ class SparkEngine:
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         self.session.createDataFrame(frame).createOrReplaceTempView(name)
 
-    def pseudonym_table(self, name: str, source: str, column: str, key: bytes) -> None:
+    def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         def hashed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for batch in batches:
                 users = batch["user_id"].astype(str)
-                yield pd.DataFrame({"user_id": users, "pseudonym": pseudonymize(users, key)})
+                yield pd.DataFrame({"user_id": users, "pseudonym": pseudonymize(users, key, prefix)})
 
         distinct = self._sql(
             f"SELECT DISTINCT CAST({column} AS VARCHAR) AS user_id FROM {source} WHERE {column} IS NOT NULL"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lsc_utils.constants import DEFAULT_SESSION_GAP_MINUTES, PII_COLUMNS
+from lsc_utils.constants import ACCOUNT_PREFIX, DEFAULT_SESSION_GAP_MINUTES, PII_COLUMNS
 from lsc_utils.io import Dataset, save_dataset, truth_dir
 from lsc_utils.pii import key_fingerprint, mask_pii, pseudonymize
 from lsc_utils.schema import RowProblem, epoch_int, out_of_range_timestamps
@@ -71,8 +71,12 @@ starts) may precede it and are only checked for being absurd (before 2000 or aft
 PRIMARY_KEYS: dict[str, str] = {"users": "user_id", "items": "item_id", "rooms": "room_id", "comments": "comment_id"}
 """Tables whose id must be unique: later rows with an already-seen id are duplicates."""
 
-USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments", "exposures")
+USER_ID_TABLES: tuple[str, ...] = ("users", "events", "comments", "exposures", "accounts")
 """Tables whose ``user_id`` is replaced by a pseudonym."""
+
+ACCOUNT_ID_TABLES: tuple[str, ...] = ("events", "accounts", "identifiers")
+"""Tables whose ``account_id`` (one source's account, in an integrated dataset) is replaced by a pseudonym;
+the raw ``source_user_id`` of ``accounts`` is dropped."""
 
 PUBLISHED_TRUTH: tuple[str, ...] = (
     "segments",
@@ -368,6 +372,9 @@ def _protect(table: str, frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
     out = frame.drop(columns=[c for c in PII_COLUMNS if c in frame.columns])
     if table in USER_ID_TABLES and "user_id" in out:
         out["user_id"] = pseudonymize(out["user_id"], key)
+    if table in ACCOUNT_ID_TABLES and "account_id" in out:
+        out["account_id"] = pseudonymize(out["account_id"], key, ACCOUNT_PREFIX)
+    out = out.drop(columns=[c for c in ("source_user_id",) if c in out.columns])
     if table == "comments" and "text" in out:
         out["text"] = mask_comment_pii(out["text"]).astype("str")
     return out

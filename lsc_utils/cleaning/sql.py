@@ -35,6 +35,7 @@ import duckdb
 import pandas as pd
 
 from lsc_utils.cleaning.core import CleaningConfig, CleaningResult
+from lsc_utils.constants import ACCOUNT_PREFIX
 from lsc_utils.io import TABLES, Dataset, load_dataset, read_meta, save_dataset, sql_literal, write_meta
 from lsc_utils.schema import SCHEMAS, WRONG_TYPE_SHARE, ColumnSpec, DatasetError, RowProblem
 from lsc_utils.sqlengine import ENGINES, SparkEngine, SqlEngine, as_engine, duckdb_connection, spark_session
@@ -375,6 +376,10 @@ def _classify(engine: SqlEngine, specs: dict[str, ColumnSpec], conditions: list[
     )
 
 
+_ACCOUNT_JOIN = "LEFT JOIN account_pseudonyms AS a ON {side}.account_id = a.user_id"
+"""Join of the account pseudonyms (events of an integrated multi-source dataset carry ``account_id``)."""
+
+
 def _write_clean(engine: SqlEngine, specs: dict[str, ColumnSpec], gap_us: int, path: Path) -> int:
     """Kept rows, pseudonymized and sessionized, in time order (ties: source order), to ``path``.
 
@@ -408,10 +413,12 @@ def _write_clean(engine: SqlEngine, specs: dict[str, ColumnSpec], gap_us: int, p
         "user_id": "n.pseudonym AS user_id",
         "session_id": "n.pseudonym || '#' || CAST(n.session_n AS VARCHAR) AS session_id",
         "room_session_id": "n.pseudonym || '#r' || CAST(n.room_n AS VARCHAR) AS room_session_id",
+        "account_id": "a.pseudonym AS account_id",
     }
     select = [labels.get(name, f"k.{quote(name)}") for name in specs]
     engine.write_parquet(
         f"""SELECT {", ".join(select)} FROM classified AS k JOIN sessions AS n ON k.source_row = n.source_row
+        {_ACCOUNT_JOIN.format(side="k") if "account_id" in specs else ""}
         ORDER BY n.ts, n.source_row""",
         path,
     )
@@ -422,11 +429,13 @@ def _write_quarantine(engine: SqlEngine, specs: dict[str, ColumnSpec], failing: 
     """Quarantined rows with ``reason, source_row``, pseudonymized, raw text of unparseable values."""
     select = ["q.reason", "q.source_row"]
     for name in specs:
-        select.append("p.pseudonym AS user_id" if name == "user_id" else f"q.{quote(name)}")
+        pseudonymous = {"user_id": "p.pseudonym AS user_id", "account_id": "a.pseudonym AS account_id"}
+        select.append(pseudonymous.get(name, f"q.{quote(name)}"))
     select += [f"q.{quote('_text_' + n)} AS {quote('raw_' + n)}" for n in specs if n in failing]
     engine.write_parquet(
         f"""SELECT {", ".join(select)} FROM classified AS q
         LEFT JOIN pseudonyms AS p ON q.user_id = p.user_id
+        {_ACCOUNT_JOIN.format(side="q") if "account_id" in specs else ""}
         WHERE q.reason IS NOT NULL ORDER BY q.source_row""",
         path,
     )
@@ -488,8 +497,8 @@ def clean_events_sql(
         with duckdb_connection() as own:
             return clean_events_sql(source, out, key, config, period, own)
     engine = as_engine(con)
-    specs = SCHEMAS["events"]
     types = engine.parquet_view("raw_events", source, "source_row")
+    specs = {n: s for n, s in SCHEMAS["events"].items() if s.fill_missing or n in types}
     n_rows = int(engine.fetchone("SELECT count(*) FROM raw_events")[0])
     _check_structure(types, specs, n_rows, source.name)
     _coerce_view(engine, types, specs)
@@ -497,6 +506,8 @@ def clean_events_sql(
     conditions = _conditions(specs, failing, period, config.retention_days)
     _classify(engine, specs, conditions, config.bot_events_per_minute)
     engine.pseudonym_table("pseudonyms", "classified", "user_id", key)
+    if "account_id" in specs:
+        engine.pseudonym_table("account_pseudonyms", "classified", "account_id", key, prefix=ACCOUNT_PREFIX)
     paths = {name: out / name / "events.parquet" for name in ("clean", "quarantine", "lineage")}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)

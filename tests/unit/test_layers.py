@@ -33,6 +33,7 @@ TIERS: dict[str, str] = {
     "consent": "shared",
     "cleaning": "shared",
     "sqlengine": "shared",
+    "identity": "shared",
     "portraits": "analysis",
     "recsys": "analysis",
     "paths": "analysis",

@@ -1,0 +1,307 @@
+"""Identity resolution: accounts of several sources → persons.
+
+Two rules, merged into one clustering (connected components in SQL, Splink's
+``cluster_pairwise_predictions_at_threshold`` on DuckDB):
+
+1. **Deterministic stitching.** Accounts that share a strong identifier (:data:`STRONG_ID_TYPES`:
+   phone, e-mail, login, membership number, compared as keyed hashes of their normal forms) are one
+   person. Each usable identifier contributes star edges from its accounts to its smallest account,
+   so the edge count is linear in the identifiers. An identifier shared by more than
+   ``max_accounts_per_identifier`` accounts (a shop's phone, a test e-mail, a family tablet) is
+   reported and not used.
+2. **Probabilistic linkage.** For accounts left alone by the identifiers, a Splink model (names,
+   birth date, city, the last four phone digits, the keyed device hash) scores candidate pairs; pairs at
+   or above ``match_probability`` with at least one side alone are linked.
+
+Every input account ends in exactly one person; the ledger counts accounts by the rule that placed
+them (``single``, ``identifier``, ``probabilistic``). A person's id is ``person:`` and the id of its first
+account in source priority order (the order sources are given), then by account id.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+from splink.backends.duckdb import DuckDBAPI
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from lsc_utils.identity.linkage import ACCOUNT_SPEC, DEFAULT_MATCH_PROBABILITY, predict_links, train_linker
+from lsc_utils.identity.normalize import STRONG_ID_TYPES, identifier_table, phone_tail
+
+DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER = 8
+"""An identifier shared by more accounts than this is not used for linking (and is reported)."""
+
+MIN_ACCOUNTS_FOR_LINKAGE = 50
+"""Fewer records than this cannot train a linkage model; such inputs are left to the identifiers."""
+
+PERSON_PREFIX = "person:"
+"""Prefix of a person id (``person:`` + its first account), so a person id never equals an account id."""
+
+RULES: tuple[str, ...] = ("single", "identifier", "probabilistic")
+"""Why an account is in its person: alone, through a shared identifier, through a Splink link."""
+
+
+@dataclass
+class Resolution:
+    """Result of :func:`resolve_persons`.
+
+    Attributes
+    ----------
+    persons : pandas.DataFrame
+        ``account_id, source, person_id, rule`` for every input account.
+    identifiers : pandas.DataFrame
+        ``account_id, source, id_type, id_hash`` (keyed hashes only).
+    shared_identifiers : pandas.DataFrame
+        Identifiers over the sharing threshold: ``id_type, id_hash, n_accounts`` (not used for linking).
+    links : pandas.DataFrame
+        Splink pairs accepted: ``account_id_l, account_id_r, match_weight, match_probability``.
+    match_weights : pandas.DataFrame
+        The trained model: ``comparison, level, m_probability, u_probability, match_weight``.
+    params : dict
+        Thresholds and counts that produced the result.
+    """
+
+    persons: pd.DataFrame
+    identifiers: pd.DataFrame
+    shared_identifiers: pd.DataFrame
+    links: pd.DataFrame
+    match_weights: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def ledger(self) -> pd.DataFrame:
+        """Accounts per source and rule, with the persons they form (every account counted once)."""
+        counts = self.persons.groupby(["source", "rule"]).size().unstack("rule", fill_value=0)
+        counts = counts.reindex(columns=list(RULES), fill_value=0)
+        counts["accounts"] = counts.sum(axis=1)
+        counts["persons"] = self.persons.groupby("source")["person_id"].nunique()
+        return counts.reset_index()
+
+    def cluster_sizes(self) -> pd.Series:
+        """Number of persons by number of accounts."""
+        sizes = self.persons.groupby("person_id").size()
+        return sizes.value_counts().sort_index().rename_axis("accounts").rename("persons")
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    text = values.astype("str").map(lambda v: unicodedata.normalize("NFKC", v), na_action="ignore")
+    text = text.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
+    return text.where(text.notna() & (text != ""))
+
+
+def _split_names(accounts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Given and family name: their own columns, else a ``name`` split at its first and last word."""
+    if {"given_name", "family_name"} <= set(accounts.columns):
+        return _clean_text(accounts["given_name"]), _clean_text(accounts["family_name"])
+    if "name" not in accounts.columns:
+        empty = pd.Series(None, index=accounts.index, dtype="str")
+        return empty, empty
+    name = _clean_text(accounts["name"])
+    spaced = name.str.contains(" ", regex=False).fillna(False).astype(bool)
+    given = name.str.split(" ").str[0].where(spaced, name.str[1:])  # one word: family name first (CJK)
+    family = name.str.split(" ").str[-1].where(spaced, name.str[:1])
+    return given.where(given != ""), family.where(family != "")
+
+
+def linkage_records(accounts: pd.DataFrame, identifiers: pd.DataFrame) -> pd.DataFrame:
+    """Account records for Splink: normalised names, birth date, city, phone tail, device hash.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        ``account_id`` and any of ``given_name, family_name`` or ``name``, ``birth_date``, ``city``,
+        ``phone``.
+    identifiers : pandas.DataFrame
+        The account's hashed identifiers (for the device hash).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per account, the columns of :data:`~lsc_utils.identity.linkage.ACCOUNT_SPEC`.
+    """
+    given, family = _split_names(accounts)
+    null = pd.Series(None, index=accounts.index, dtype="str")
+    birth = (
+        pd.to_datetime(accounts["birth_date"], errors="coerce", format="mixed") if "birth_date" in accounts else null
+    )
+    device = identifiers[identifiers["id_type"] == "device"].groupby("account_id")["id_hash"].min()
+    return pd.DataFrame(
+        {
+            "account_id": accounts["account_id"].astype("str"),
+            "given_name": given,
+            "family_name": family,
+            "full_name": (given + " " + family).where(given.notna() & family.notna()),
+            "birth_date": birth.dt.strftime("%Y-%m-%d").astype("str") if "birth_date" in accounts else null,
+            "city": _clean_text(accounts["city"]) if "city" in accounts else null,
+            "phone_tail": phone_tail(accounts["phone"]) if "phone" in accounts else null,
+            "device_hash": accounts["account_id"].map(device).astype("str"),
+        }
+    )
+
+
+def _stitch_edges(con: duckdb.DuckDBPyConnection, max_accounts: int, strong: tuple[str, ...]) -> pd.DataFrame:
+    """Star edges of usable strong identifiers (in SQL); returns the identifiers over the threshold."""
+    types = ", ".join(f"'{t}'" for t in strong)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _id_usage AS
+        SELECT id_type, id_hash, count(DISTINCT account_id) AS n_accounts, min(account_id) AS anchor
+        FROM _identifiers WHERE id_type IN ({types}) GROUP BY id_type, id_hash"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _edges AS
+        SELECT DISTINCT i.account_id AS account_id_l, u.anchor AS account_id_r,
+               1.0::DOUBLE AS match_probability, 'identifier' AS rule
+        FROM _identifiers i JOIN _id_usage u USING (id_type, id_hash)
+        WHERE u.n_accounts BETWEEN 2 AND {int(max_accounts)} AND i.account_id <> u.anchor"""
+    )
+    return con.execute(
+        f"""SELECT id_type, id_hash, n_accounts FROM _id_usage WHERE n_accounts > {int(max_accounts)}
+        ORDER BY n_accounts DESC, id_type, id_hash"""
+    ).df()
+
+
+def _components(con: duckdb.DuckDBPyConnection, edges: str) -> None:
+    """Connected components of ``_accounts`` over an edge table, into ``_clusters(account_id, cluster_id)``."""
+    result = cluster_pairwise_predictions_at_threshold(
+        "_accounts",
+        edges,
+        DuckDBAPI(connection=con),
+        node_id_column_name="account_id",
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _clusters AS SELECT account_id, cluster_id FROM {result.physical_name}")
+    result.drop_table_from_database_and_remove_from_cache()
+
+
+def _probabilistic_edges(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, threshold: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Splink pairs at or above the threshold with at least one side alone after stitching."""
+    empty = pd.DataFrame(columns=["account_id_l", "account_id_r", "match_weight", "match_probability"])
+    informative = records.drop(columns="account_id").notna().any(axis=1)
+    if int(informative.sum()) < MIN_ACCOUNTS_FOR_LINKAGE:
+        return empty, pd.DataFrame()
+    linker = train_linker(records[informative].reset_index(drop=True), ACCOUNT_SPEC, connection=con, seed=seed)
+    weights = _match_weight_table(linker)
+    pairs = predict_links(linker, threshold)
+    for table in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__splink__%'").fetchall():
+        con.execute(f"DROP TABLE IF EXISTS {table[0]}")  # the records with names and birth dates go
+    con.register("_pairs", pairs)
+    accepted = con.execute(
+        """WITH size AS (SELECT c.account_id, count(*) OVER (PARTITION BY c.cluster_id) AS n FROM _clusters c)
+        SELECT p.account_id_l, p.account_id_r, p.match_weight, p.match_probability FROM _pairs p
+        JOIN size l ON l.account_id = p.account_id_l JOIN size r ON r.account_id = p.account_id_r
+        WHERE l.n = 1 OR r.n = 1 ORDER BY p.account_id_l, p.account_id_r"""
+    ).df()
+    con.unregister("_pairs")
+    return accepted, weights
+
+
+def _match_weight_table(linker: Any) -> pd.DataFrame:
+    """The trained model's levels: comparison, level label, m, u and match weight."""
+    rows = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                continue
+            rows.append(
+                {
+                    "comparison": comparison.output_column_name,
+                    "level": level.label_for_charts,
+                    "m_probability": level.m_probability,
+                    "u_probability": level.u_probability,
+                    "match_weight": level._match_weight if hasattr(level, "_match_weight") else level.log2_bayes_factor,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _person_ids(con: duckdb.DuckDBPyConnection, sources: list[str]) -> pd.DataFrame:
+    """Person id and rule of every account, from the final clusters and the two edge tables."""
+    ranks = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(sources))
+    return con.execute(
+        f"""WITH ranked AS (
+            SELECT a.account_id, a.source, c.cluster_id,
+                   '{PERSON_PREFIX}' || first(a.account_id ORDER BY CASE a.source {ranks} ELSE {len(sources)} END,
+                     a.account_id) OVER (PARTITION BY c.cluster_id) AS person_id,
+                   count(*) OVER (PARTITION BY c.cluster_id) AS n_final
+            FROM _accounts a JOIN _clusters c USING (account_id)),
+        stitched AS (SELECT account_id, count(*) OVER (PARTITION BY cluster_id) AS n_stitched FROM _det_clusters)
+        SELECT account_id, source, person_id,
+               CASE WHEN n_final = 1 THEN 'single' WHEN n_stitched > 1 THEN 'identifier' ELSE 'probabilistic' END AS rule
+        FROM ranked JOIN stitched USING (account_id)
+        ORDER BY account_id"""
+    ).df()
+
+
+def resolve_persons(
+    accounts: pd.DataFrame,
+    key: bytes,
+    sources: list[str] | None = None,
+    max_accounts_per_identifier: int = DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER,
+    match_probability: float | None = DEFAULT_MATCH_PROBABILITY,
+    strong_id_types: tuple[str, ...] = STRONG_ID_TYPES,
+    seed: int = 0,
+) -> Resolution:
+    """Resolve accounts of several sources to persons (deterministic stitching, then Splink).
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        One row per account: ``account_id`` (unique across sources), ``source``, raw identifier columns
+        (:data:`~lsc_utils.identity.normalize.ID_COLUMNS`) and linkage fields (``given_name`` and
+        ``family_name`` or ``name``, ``birth_date``, ``city``). Raw values stay in memory only.
+    key : bytes
+        Pseudonym key for the identifier hashes.
+    sources : list of str, optional
+        Source priority (the person id comes from the first source); order of appearance by default.
+    max_accounts_per_identifier : int, default 8
+        Sharing threshold of an identifier (see the module docstring).
+    match_probability : float or None, default 0.9
+        Splink link threshold; None switches probabilistic linkage off.
+    strong_id_types : tuple of str
+        Identifier types that stitch deterministically.
+    seed : int, default 0
+        Seed of Splink's u sampling.
+
+    Returns
+    -------
+    Resolution
+    """
+    if accounts["account_id"].duplicated().any():
+        dup = accounts.loc[accounts["account_id"].duplicated(), "account_id"].iloc[0]
+        raise ValueError(f"accounts: column account_id: id {dup!r} appears more than once")
+    sources = sources or list(dict.fromkeys(accounts["source"].astype("str")))
+    identifiers = identifier_table(accounts, key)
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1")  # Splink's sampling and EM give the same model on any machine
+        con.register("_accounts_frame", accounts[["account_id", "source"]].astype("str"))
+        con.execute("CREATE TEMP TABLE _accounts AS SELECT * FROM _accounts_frame")
+        con.register("_identifiers", identifiers)
+        shared = _stitch_edges(con, max_accounts_per_identifier, strong_id_types)
+        _components(con, "_edges")
+        con.execute("CREATE TEMP TABLE _det_clusters AS SELECT * FROM _clusters")
+        links, weights = (
+            pd.DataFrame(columns=["account_id_l", "account_id_r", "match_weight", "match_probability"]),
+            pd.DataFrame(),
+        )
+        if match_probability is not None:
+            records = linkage_records(accounts, identifiers)
+            links, weights = _probabilistic_edges(con, records, match_probability, seed)
+            con.register("_links", links)
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _all_edges AS
+                SELECT account_id_l, account_id_r FROM _edges
+                UNION ALL SELECT account_id_l, account_id_r FROM _links"""
+            )
+            _components(con, "_all_edges")
+        persons = _person_ids(con, sources)
+    params = {
+        "max_accounts_per_identifier": max_accounts_per_identifier,
+        "match_probability": match_probability,
+        "strong_id_types": list(strong_id_types),
+        "sources": sources,
+    }
+    return Resolution(persons, identifiers, shared, links, weights, params)
