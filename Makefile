@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS := 1
 DEMO_KEY := lsc-lab-demo-key-synthetic-sample-only
 
 .DEFAULT_GOAL := help
-.PHONY: help venv spark data run live-study demand-study test test-unit test-spark test-notebooks nbval notebooks lint benchmark clean
+.PHONY: help venv spark data run live-study demand-study multichannel test test-unit test-spark test-notebooks nbval notebooks lint benchmark clean
 
 help: ## list the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -57,6 +57,18 @@ $(DEMAND_DATA)/dataset.yaml: | $(STAMP)
 
 demand-study: venv $(DEMAND_DATA)/dataset.yaml ## market orders with planted demand, a hot category and live-day lift: 01 + 07 scored
 	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(DEMAND_DATA) --only 01,07 --out outputs/runs/demand_study
+
+MULTI_DATA := data/multichannel
+MULTI_SOURCES := app web live social crm
+
+$(MULTI_DATA)/integrated/dataset.yaml: $(DATA)/dataset.yaml | $(STAMP)
+	rm -rf $(MULTI_DATA)
+	$(BIN)/python -m lsc_utils simulate-channels --base $(DATA) --out $(MULTI_DATA)/sources
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils integrate $(foreach s,$(MULTI_SOURCES),--source $(s)=$(MULTI_DATA)/sources/$(s)) \
+		--out $(MULTI_DATA)/integrated --truth $(MULTI_DATA)/sources/truth
+
+multichannel: venv $(MULTI_DATA)/integrated/dataset.yaml ## one person across 5 simulated sources: integrate (identity resolution), then 01 + 02
+	LSC_PSEUDONYM_KEY=$(DEMO_KEY) $(BIN)/python -m lsc_utils run --data $(MULTI_DATA)/integrated --only 01,02 --out outputs/runs/multichannel
 
 test: venv spark data ## the whole test suite: unit tests (Spark engine included), notebook tests and nbval
 	$(MAKE) --no-print-directory test-unit test-notebooks nbval

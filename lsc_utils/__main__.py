@@ -80,6 +80,47 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate_channels(args: argparse.Namespace) -> int:
+    from lsc_utils.simulate.channels import simulate_channels
+
+    out = simulate_channels(args.base, args.out, seed=args.seed)
+    print(f"sources: {', '.join(sorted(p.name for p in out.iterdir() if p.name != 'truth'))} in {out}; truth in {out / 'truth'}")
+    return 0
+
+
+def _cmd_integrate(args: argparse.Namespace) -> int:
+    import shutil
+
+    from lsc_utils.identity import integrate_sources
+    from lsc_utils.io import read_meta, write_meta
+    from lsc_utils.pii import load_pseudonym_key
+
+    pairs = [text.split("=", 1) for text in args.source]
+    if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+        raise SystemExit("integrate: --source expects NAME=FOLDER, e.g. --source app=data/app_log")
+    sources = {name.strip(): folder.strip() for name, folder in pairs}
+    if len(sources) != len(pairs):
+        raise SystemExit("integrate: each source name may be given once")
+    threshold = None if args.no_linkage else args.match_probability
+    result = integrate_sources(sources, args.out, load_pseudonym_key(), args.max_accounts_per_identifier, threshold, args.seed)
+    if args.truth:
+        truth = result.path / "truth"
+        truth.mkdir(exist_ok=True)
+        for name in ("accounts.parquet", "identity.yaml"):
+            shutil.copyfile(f"{args.truth}/{name}", truth / name)
+        meta = read_meta(result.path)
+        write_meta({**meta, "simulated": True}, result.path)
+    persons = result.resolution.persons
+    rules = persons["rule"].value_counts().reindex(["single", "identifier", "probabilistic"], fill_value=0)
+    print(
+        f"integrated {len(sources)} sources: {len(persons):,} accounts -> {persons['person_id'].nunique():,} persons "
+        f"(alone {rules['single']:,}, by shared identifier {rules['identifier']:,}, by Splink {rules['probabilistic']:,}); "
+        f"{len(result.resolution.shared_identifiers)} over-shared identifiers not used"
+    )
+    print(f"dataset: {result.path}")
+    return 0
+
+
 _DOMAIN_HELP = (
     "kind of text: 'review' (reviews, sentences, posts: plain VADER / the Chinese review model), 'chat' (live "
     "chat: emote, slang and emoji lexicon, stretched words, questions neutral) or 'auto' (default): chat when at "
@@ -167,6 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_cmd_simulate)
+
+    chan = sub.add_parser(
+        "simulate-channels", help="split a simulated dataset into per-source account logs with planted persons"
+    )
+    chan.add_argument("--base", required=True, help="a dataset written by 'simulate'")
+    chan.add_argument("--out", required=True, help="new folder: one dataset per source (app, web, live, social, crm) + truth/")
+    chan.add_argument("--seed", type=int, default=7, help="random seed of accounts, identifiers and noise")
+    chan.set_defaults(func=_cmd_simulate_channels)
+
+    integ = sub.add_parser(
+        "integrate", help="integrate several canonical source datasets into one person-level dataset (identity resolution)"
+    )
+    integ.add_argument(
+        "--source", action="append", required=True, metavar="NAME=FOLDER",
+        help="a source: its name and canonical dataset folder (made by 'convert'); repeat, in priority order",
+    )  # fmt: skip
+    integ.add_argument("--out", required=True, help="new folder for the integrated dataset")
+    integ.add_argument(
+        "--max-accounts-per-identifier", type=int, default=8,
+        help="an identifier shared by more accounts (a shop phone, a test e-mail) is reported, not used",
+    )  # fmt: skip
+    integ.add_argument("--match-probability", type=float, default=0.9, help="Splink link threshold (default 0.9)")
+    integ.add_argument("--no-linkage", action="store_true", help="shared identifiers only, no probabilistic linkage")
+    integ.add_argument("--seed", type=int, default=0, help="seed of Splink's u sampling")
+    integ.add_argument("--truth", default=None, help="planted identity truth of simulated sources, copied for the checks")
+    integ.set_defaults(func=_cmd_integrate)
 
     conv = sub.add_parser("convert", help="convert a public dataset or your own logs to the canonical model")
     conv.add_argument("--source", required=True, help="taobao, yoochoose, jdata, online_retail, cdnow, ...")

@@ -5,7 +5,8 @@
 * ``linkage``: probabilistic record linkage with Splink (Fellegi–Sunter, EM-trained, DuckDB);
 * ``resolve``: deterministic stitching over shared identifiers plus Splink links, clustered as connected
   components in SQL → ``person_id`` of every account, with the ledger;
-* ``integrate``: several canonical source datasets → one person-level canonical dataset.
+* ``integrate``: several canonical source datasets → one person-level canonical dataset;
+* ``report``: ledger, cluster sizes, channel overlap, quality against planted persons, account view.
 """
 
 from lsc_utils.identity.integrate import IDENTITY_DIR, Integration, integrate_sources
@@ -30,6 +31,15 @@ from lsc_utils.identity.normalize import (
     normalize_token,
     phone_tail,
 )
+from lsc_utils.identity.report import (
+    account_ledger,
+    account_view_events,
+    cluster_sizes,
+    largest_persons,
+    linkage_quality,
+    read_identity_report,
+    source_combinations,
+)
 from lsc_utils.identity.resolve import (
     DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER,
     RULES,
@@ -50,10 +60,15 @@ __all__ = [
     "Integration",
     "LinkageSpec",
     "Resolution",
+    "account_ledger",
+    "account_view_events",
+    "cluster_sizes",
     "identifier_hash",
     "identifier_table",
     "integrate_sources",
+    "largest_persons",
     "linkage_records",
+    "linkage_quality",
     "linkage_settings",
     "normalize_email",
     "normalize_identifier",
@@ -62,6 +77,8 @@ __all__ = [
     "pair_quality",
     "phone_tail",
     "predict_links",
+    "read_identity_report",
     "resolve_persons",
+    "source_combinations",
     "train_linker",
 ]

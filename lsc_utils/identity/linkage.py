@@ -80,8 +80,8 @@ ACCOUNT_SPEC = LinkageSpec(
     birth_date="birth_date",
     date_format="%Y-%m-%d",
     texts=(),
-    codes=("phone_tail",),
-    exact=("city",),
+    codes=(),
+    exact=("city", "phone_tail"),
     blocking=(
         ("given_name", "family_name"),
         ("family_name", "given_name"),

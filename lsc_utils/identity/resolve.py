@@ -72,19 +72,6 @@ class Resolution:
     match_weights: pd.DataFrame
     params: dict[str, Any] = field(default_factory=dict)
 
-    def ledger(self) -> pd.DataFrame:
-        """Accounts per source and rule, with the persons they form (every account counted once)."""
-        counts = self.persons.groupby(["source", "rule"]).size().unstack("rule", fill_value=0)
-        counts = counts.reindex(columns=list(RULES), fill_value=0)
-        counts["accounts"] = counts.sum(axis=1)
-        counts["persons"] = self.persons.groupby("source")["person_id"].nunique()
-        return counts.reset_index()
-
-    def cluster_sizes(self) -> pd.Series:
-        """Number of persons by number of accounts."""
-        sizes = self.persons.groupby("person_id").size()
-        return sizes.value_counts().sort_index().rename_axis("accounts").rename("persons")
-
 
 def _clean_text(values: pd.Series) -> pd.Series:
     text = values.astype("str").map(lambda v: unicodedata.normalize("NFKC", v), na_action="ignore")

@@ -80,6 +80,7 @@ NOISE = {
     "birth_missing": 0.1,
     "birth_typo": 0.03,
     "city_missing": 0.08,
+    "city_moved": 0.04,
     "other_device": 0.25,
 }
 """Rates of the linkage-field noise, per account."""
@@ -177,7 +178,10 @@ def _linkage_fields(accounts: pd.DataFrame, persons: pd.DataFrame, rng: np.rando
     slash = rng.random(n) < 0.3
     text = birth.dt.strftime("%Y-%m-%d").where(~slash, birth.dt.strftime("%Y/%m/%d"))
     text = text.where(rng.random(n) >= NOISE["birth_missing"])
-    city = pd.Series(person["city"].to_numpy()).where(rng.random(n) >= NOISE["city_missing"])
+    city = pd.Series(person["city"].to_numpy())
+    moved = rng.random(n) < NOISE["city_moved"]  # the account was opened before or after a move
+    city = city.where(~moved, pd.Series(np.asarray(CITIES)[rng.integers(0, len(CITIES), size=n)]))
+    city = city.where(rng.random(n) >= NOISE["city_missing"])
     return pd.DataFrame({"name": name.astype("str"), "birth_date": text.astype("str"), "city": city.astype("str")})
 
 
