@@ -67,6 +67,7 @@ from lsc_utils.portraits.clv import (
     compare_calibration_holdout,
     customer_lifetime_value,
     describe_fit,
+    person_versus_accounts,
     rank_high_value_users,
     score_customer_value,
     score_customers,
@@ -105,6 +106,7 @@ from lsc_utils.portraits.transactions import (
 )
 
 __all__ = [
+    "person_versus_accounts",
     "CHANNELS",
     "ACTIVE_HOUR_COLUMNS",
     "ArrayLike",

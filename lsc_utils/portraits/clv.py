@@ -321,3 +321,56 @@ def rank_high_value_users(
         clv_share=float(table["cum_clv_share"].iloc[n_top - 1]),
         revenue_share=float(table["cum_revenue_share"].iloc[n_top - 1]) if revenue is not None else float("nan"),
     )
+
+
+def person_versus_accounts(
+    person_value: pd.Series, account_value: pd.Series, account_person: pd.Series, top_fraction: float = 0.1
+) -> tuple[dict[str, float | int], pd.DataFrame]:
+    """How a value score changes when a customer is a person rather than one of their accounts.
+
+    Parameters
+    ----------
+    person_value : pandas.Series
+        Value per person (e.g. CLV), indexed by person id.
+    account_value : pandas.Series
+        The same score fitted on the account view, indexed by account id.
+    account_person : pandas.Series
+        Person of every account (index: account id).
+    top_fraction : float, default 0.1
+        Share of customers in the high-value group of each view.
+
+    Returns
+    -------
+    summary : dict
+        ``persons``, ``accounts`` (customers counted in each view), ``multi_account_persons`` (persons whose
+        value is spread over 2+ accounts), ``median_best_account_share`` (for those: share of the person's
+        value their best account carries, on the account model), ``top_persons_missed`` (share of the
+        person-view high-value group none of whose accounts is in the account-view high-value group).
+    table : pandas.DataFrame
+        Per person: ``person_value``, ``accounts``, ``best_account_value``, ``sum_account_value``.
+    """
+    owner = account_person.reindex(account_value.index)
+    grouped = account_value.groupby(owner)
+    table = pd.DataFrame(
+        {
+            "person_value": person_value,
+            "accounts": grouped.size(),
+            "best_account_value": grouped.max(),
+            "sum_account_value": grouped.sum(),
+        }
+    ).dropna(subset=["person_value"])
+    table["accounts"] = table["accounts"].fillna(0).astype(int)
+    multi = table[table["accounts"] >= 2]
+    top_persons = person_value.nlargest(max(1, round(top_fraction * len(person_value)))).index
+    top_accounts = account_value.nlargest(max(1, round(top_fraction * len(account_value)))).index
+    reached = set(owner.reindex(top_accounts).dropna())
+    summary: dict[str, float | int] = {
+        "persons": len(person_value),
+        "accounts": len(account_value),
+        "multi_account_persons": len(multi),
+        "median_best_account_share": float((multi["best_account_value"] / multi["sum_account_value"]).median())
+        if len(multi)
+        else float("nan"),
+        "top_persons_missed": float(np.mean([p not in reached for p in top_persons])),
+    }
+    return summary, table
