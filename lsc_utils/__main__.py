@@ -84,7 +84,9 @@ def _cmd_simulate_channels(args: argparse.Namespace) -> int:
     from lsc_utils.simulate.channels import simulate_channels
 
     out = simulate_channels(args.base, args.out, seed=args.seed)
-    print(f"sources: {', '.join(sorted(p.name for p in out.iterdir() if p.name != 'truth'))} in {out}; truth in {out / 'truth'}")
+    print(
+        f"sources: {', '.join(sorted(p.name for p in out.iterdir() if p.name != 'truth'))} in {out}; truth in {out / 'truth'}"
+    )
     return 0
 
 
@@ -102,7 +104,9 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
     if len(sources) != len(pairs):
         raise SystemExit("integrate: each source name may be given once")
     threshold = None if args.no_linkage else args.match_probability
-    result = integrate_sources(sources, args.out, load_pseudonym_key(), args.max_accounts_per_identifier, threshold, args.seed)
+    result = integrate_sources(
+        sources, args.out, load_pseudonym_key(), args.max_accounts_per_identifier, threshold, args.seed
+    )
     if args.truth:
         truth = result.path / "truth"
         truth.mkdir(exist_ok=True)
@@ -213,12 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate-channels", help="split a simulated dataset into per-source account logs with planted persons"
     )
     chan.add_argument("--base", required=True, help="a dataset written by 'simulate'")
-    chan.add_argument("--out", required=True, help="new folder: one dataset per source (app, web, live, social, crm) + truth/")
+    chan.add_argument(
+        "--out", required=True, help="new folder: one dataset per source (app, web, live, social, crm) + truth/"
+    )
     chan.add_argument("--seed", type=int, default=7, help="random seed of accounts, identifiers and noise")
     chan.set_defaults(func=_cmd_simulate_channels)
 
     integ = sub.add_parser(
-        "integrate", help="integrate several canonical source datasets into one person-level dataset (identity resolution)"
+        "integrate",
+        help="integrate several canonical source datasets into one person-level dataset (identity resolution)",
     )
     integ.add_argument(
         "--source", action="append", required=True, metavar="NAME=FOLDER",
@@ -232,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     integ.add_argument("--match-probability", type=float, default=0.9, help="Splink link threshold (default 0.9)")
     integ.add_argument("--no-linkage", action="store_true", help="shared identifiers only, no probabilistic linkage")
     integ.add_argument("--seed", type=int, default=0, help="seed of Splink's u sampling")
-    integ.add_argument("--truth", default=None, help="planted identity truth of simulated sources, copied for the checks")
+    integ.add_argument(
+        "--truth", default=None, help="planted identity truth of simulated sources, copied for the checks"
+    )
     integ.set_defaults(func=_cmd_integrate)
 
     conv = sub.add_parser("convert", help="convert a public dataset or your own logs to the canonical model")

@@ -51,7 +51,9 @@ def cluster_sizes(accounts: pd.DataFrame, person: str = "user_id") -> pd.DataFra
 def largest_persons(accounts: pd.DataFrame, n: int = 5, person: str = "user_id") -> pd.DataFrame:
     """The ``n`` persons with the most accounts: accounts and the sources they come from."""
     grouped = accounts.groupby(person)
-    table = pd.DataFrame({"accounts": grouped.size(), "sources": grouped["source"].agg(lambda s: " + ".join(sorted(set(s))))})
+    table = pd.DataFrame(
+        {"accounts": grouped.size(), "sources": grouped["source"].agg(lambda s: " + ".join(sorted(set(s))))}
+    )
     return table.sort_values(["accounts", "sources"], ascending=[False, True]).head(n).reset_index(drop=True)
 
 
