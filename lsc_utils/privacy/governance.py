@@ -111,14 +111,15 @@ def _parquet_files_with_users(data_dir: Path) -> list[Path]:
     return [f for f in files if "user_id" in pq.read_schema(f).names]
 
 
-def _remove_rows(path: Path, user_id: str) -> int:
-    """Rewrite one Parquet file without the rows of ``user_id`` (streamed, schema kept); rows removed."""
+def _remove_rows(path: Path, values: list[str], column: str = "user_id") -> int:
+    """Rewrite one Parquet file without the rows whose ``column`` is in ``values`` (streamed, schema kept)."""
     dataset = ds.dataset(path, format="parquet")
-    hits = dataset.count_rows(filter=pc.field("user_id") == user_id)
+    hit = pc.field(column).isin(values)
+    hits = dataset.count_rows(filter=hit)
     if hits == 0:
         return 0
     tmp = path.with_name(path.name + ".erasing")
-    keep = (pc.field("user_id") != user_id) | pc.field("user_id").is_null()
+    keep = ~hit | pc.field(column).is_null()
     with pq.ParquetWriter(tmp, dataset.schema) as writer:
         for batch in dataset.to_batches(filter=keep):
             writer.write_table(pa.Table.from_batches([batch], schema=dataset.schema))
@@ -126,11 +127,20 @@ def _remove_rows(path: Path, user_id: str) -> int:
     return int(hits)
 
 
+def _person_accounts(data_dir: Path, user_id: str) -> list[str]:
+    """Accounts of a person in an integrated dataset (``accounts.parquet``; none otherwise)."""
+    accounts = data_dir / "accounts.parquet"
+    if not accounts.is_file():
+        return []
+    table = ds.dataset(accounts, format="parquet").to_table(columns=["account_id"], filter=pc.field("user_id") == user_id)
+    return [str(a) for a in table.column("account_id").to_pylist()]
+
+
 def erase_user(data_dir: str | Path, user_id: str, reason: str = "data subject request") -> dict[str, int]:
     """Remove every row of ``user_id`` from a canonical dataset folder and log the request.
 
     Every Parquet file of the folder and of its ``truth/`` with a ``user_id`` column is rewritten
-    without the person's rows; the request is appended to :data:`ERASURE_LOG` with its time, the
+    without the person's rows (in an integrated dataset also the identifier hashes of their accounts); the request is appended to :data:`ERASURE_LOG` with its time, the
     person's keyed pseudonym (the token outputs would carry) and the rows removed per file.
 
     Returns
@@ -149,7 +159,10 @@ def erase_user(data_dir: str | Path, user_id: str, reason: str = "data subject r
         raise DatasetError(f"{data_dir}: no users.parquet; erase works on a canonical dataset folder.")
     if ds.dataset(users, format="parquet").count_rows(filter=pc.field("user_id") == user_id) == 0:
         raise DatasetError(f"{users}: no user with that user_id (nothing erased).")
-    removed = {str(f.relative_to(data_dir)): _remove_rows(f, user_id) for f in _parquet_files_with_users(data_dir)}
+    accounts = _person_accounts(data_dir, user_id)  # their identifier hashes go too (integrated datasets)
+    removed = {str(f.relative_to(data_dir)): _remove_rows(f, [user_id]) for f in _parquet_files_with_users(data_dir)}
+    if accounts and (data_dir / "identifiers.parquet").is_file():
+        removed["identifiers.parquet"] = _remove_rows(data_dir / "identifiers.parquet", accounts, "account_id")
     token = pseudonymize(pd.Series([user_id]), load_pseudonym_key()).iloc[0]
     log = data_dir / ERASURE_LOG
     new = not log.exists()

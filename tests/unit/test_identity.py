@@ -197,3 +197,19 @@ def test_integration_is_reproducible(channels: Path, integrated, tmp_path: Path)
     assert np.allclose(
         again.resolution.match_weights["match_weight"], integrated.resolution.match_weights["match_weight"]
     )
+
+
+def test_erasure_removes_the_persons_accounts_and_identifier_hashes(integrated, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from lsc_utils.privacy import erase_user
+
+    monkeypatch.setenv("LSC_PSEUDONYM_KEY", KEY.decode())
+    folder = shutil.copytree(integrated.path, tmp_path / "copy")
+    accounts = pd.read_parquet(folder / "accounts.parquet")
+    person = accounts.groupby("user_id").size().idxmax()  # a person with several accounts
+    theirs = set(accounts.loc[accounts["user_id"] == person, "account_id"])
+    removed = erase_user(folder, person)
+    assert removed["accounts.parquet"] == len(theirs) >= 2 and removed["identifiers.parquet"] > 0
+    assert not set(pd.read_parquet(folder / "identifiers.parquet")["account_id"]) & theirs
+    assert person not in set(pd.read_parquet(folder / "events.parquet")["user_id"])
