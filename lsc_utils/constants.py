@@ -40,8 +40,20 @@ TABLES: tuple[str, ...] = ("users", "items", "rooms", "events", "comments", "exp
 ACCOUNT_PREFIX: str = "a_"
 """Prefix of pseudonymous account ids (an account of one source; ``user_id`` is the person)."""
 
-PII_COLUMNS: tuple[str, ...] = ("name", "phone", "email")
-"""Raw personal-data columns that may exist in ``users`` before cleaning only."""
+PII_COLUMNS: tuple[str, ...] = (
+    "name",
+    "phone",
+    "email",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "city",
+    "device_id",
+    "login_id",
+    "member_id",
+)
+"""Raw personal-data columns that may exist in ``users`` before cleaning only: contact data, and the
+identifiers and linkage fields :mod:`lsc_utils.identity` resolves persons with (cleaning drops them all)."""
 
 PURCHASE_EVENTS: tuple[str, ...] = ("pay",)
 """Event types that count as a completed purchase."""

@@ -77,7 +77,7 @@ from lsc_utils.datasets._raw import (
     parse_iso_utc,
     read_checked_csv,
 )
-from lsc_utils.schema import SCHEMAS, TIMESTAMP_DTYPE, DatasetError, canonical_columns
+from lsc_utils.schema import EXTRA_COLUMNS, SCHEMAS, TIMESTAMP_DTYPE, DatasetError, canonical_columns
 
 SOURCE = "generic"
 EVENT_TYPES: tuple[str, ...] = CANONICAL_EVENT_TYPES
@@ -212,7 +212,7 @@ def table_spec_errors(table: str, spec: Any, where: str) -> list[str]:
     if not isinstance(spec, dict):
         return [f"{where}: '{at}' must be a mapping of keys, got {type(spec).__name__}."]
     errors = unknown_keys(spec, EVENT_TABLE_KEYS if table == "events" else TABLE_KEYS, where, f"{at}.")
-    canonical = set(canonical_columns(table))
+    canonical = set(canonical_columns(table)) | set(EXTRA_COLUMNS.get(table, ()))
     for key in ("columns", "constants", "value_maps", "timestamps"):
         block = spec.get(key, {})
         if not isinstance(block, dict):
@@ -326,7 +326,7 @@ def map_table(
             frame[canon] = map_values(frame[canon], value_map)
     kinds = SCHEMAS[table]
     for canon in frame.columns:
-        if kinds[canon].kind == "ts":
+        if canon in kinds and kinds[canon].kind == "ts":  # raw identifying columns stay text
             ts_spec = (spec.get("timestamps") or {}).get(canon) or {}
             at = f"{file.name}: column {columns.get(canon, canon)!r}"
             frame[canon] = parse_timestamps(frame[canon], ts_spec, timezone, at)

@@ -132,7 +132,9 @@ def _person_accounts(data_dir: Path, user_id: str) -> list[str]:
     accounts = data_dir / "accounts.parquet"
     if not accounts.is_file():
         return []
-    table = ds.dataset(accounts, format="parquet").to_table(columns=["account_id"], filter=pc.field("user_id") == user_id)
+    table = ds.dataset(accounts, format="parquet").to_table(
+        columns=["account_id"], filter=pc.field("user_id") == user_id
+    )
     return [str(a) for a in table.column("account_id").to_pylist()]
 
 

@@ -208,15 +208,15 @@ def _person_traits(persons: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     sizes = rng.integers(2, 4, size=in_household.size)
     homes = np.repeat(np.arange(in_household.size), sizes)[: in_household.size]
     members = rng.permutation(in_household)
-    for home in np.unique(homes):  # a few hundred households: one device each
-        who = members[homes == home]
-        if who.size < 2:
-            continue
-        out.iloc[who, out.columns.get_loc("household")] = f"H{home:05d}"
-        out.iloc[who, out.columns.get_loc("device_id")] = out["device_id"].iloc[who[0]]
-        out.iloc[who, out.columns.get_loc("city")] = out["city"].iloc[who[0]]
-        family = out["name"].iloc[who[0]].split(" ")[1]  # a parent and children share the family name
-        out.iloc[who, out.columns.get_loc("name")] = out["name"].iloc[who].str.split(" ").str[0] + " " + family
+    first = np.unique(homes, return_index=True)[1]  # homes are sorted: each home's first member leads
+    leader = members[first[homes]]
+    kept = np.bincount(homes)[homes] >= 2  # a household of one (the last, cut short) is no household
+    who, leader, home = members[kept], leader[kept], homes[kept]
+    out.iloc[who, out.columns.get_loc("household")] = pd.Series(home).map("H{:05d}".format).to_numpy()
+    for column in ("device_id", "city"):  # one device and one city per household
+        out.iloc[who, out.columns.get_loc(column)] = out[column].to_numpy()[leader]
+    family = out["name"].str.split(" ").str[1].to_numpy()[leader]  # a parent and children share the family name
+    out.iloc[who, out.columns.get_loc("name")] = out["name"].str.split(" ").str[0].to_numpy()[who] + " " + family
     return out
 
 
@@ -365,6 +365,35 @@ def _users_table(
     return users
 
 
+def simulate_accounts(
+    persons: pd.DataFrame, bots: set[str], rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Accounts of persons across :data:`SOURCES`, their person traits and raw identifying fields.
+
+    Parameters
+    ----------
+    persons : pandas.DataFrame
+        ``user_id``, ``name`` (given and family name, then anything), ``phone``, ``email``, ``age``.
+    bots : set of str
+        Persons that get one app account only.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    accounts : pandas.DataFrame
+        ``source, source_user_id, person, account_id``.
+    traits : pandas.DataFrame
+        Per person: birth date, city, device, login, membership number, second phone, household.
+    raw : pandas.DataFrame
+        Per account (aligned with ``accounts``): ``phone, email, device_id, login_id, member_id, name,
+        birth_date, city`` as the source spells them.
+    """
+    accounts = _accounts(persons, bots, rng)
+    traits = _person_traits(persons, rng)
+    raw = pd.concat([_identifiers(accounts, traits, rng), _linkage_fields(accounts, traits, rng)], axis=1)
+    return accounts, traits, raw
+
+
 def simulate_channels(base_dir: str | Path, out_dir: str | Path, seed: int = 7) -> Path:
     """Split a simulated dataset into per-source account logs with planted identity truth.
 
@@ -389,9 +418,7 @@ def simulate_channels(base_dir: str | Path, out_dir: str | Path, seed: int = 7) 
     rng = np.random.default_rng(seed)
     persons = pd.read_parquet(base / "users.parquet")
     bots = set(pd.read_parquet(base / TRUTH_DIR / "bots.parquet")["user_id"])
-    accounts = _accounts(persons, bots, rng)
-    traits = _person_traits(persons, rng)
-    raw = pd.concat([_identifiers(accounts, traits, rng), _linkage_fields(accounts, traits, rng)], axis=1)
+    accounts, traits, raw = simulate_accounts(persons, bots, rng)
     for source in SOURCES:
         (out / source).mkdir(parents=True)
     with duckdb.connect() as con:

@@ -213,3 +213,53 @@ def test_erasure_removes_the_persons_accounts_and_identifier_hashes(integrated, 
     assert removed["accounts.parquet"] == len(theirs) >= 2 and removed["identifiers.parquet"] > 0
     assert not set(pd.read_parquet(folder / "identifiers.parquet")["account_id"]) & theirs
     assert person not in set(pd.read_parquet(folder / "events.parquet")["user_id"])
+
+
+def test_two_generic_sources_are_joined_through_a_phone_spelled_two_ways(tmp_path: Path) -> None:
+    """The README's path for your own logs: convert each source with a mapping, then integrate."""
+    from lsc_utils.datasets import convert
+
+    spellings = {"app": ["+86 138-0013-8000", "13900000001"], "web": ["13800138000", "13700000002"]}
+    for source, phones in spellings.items():
+        raw = tmp_path / f"{source}_raw"
+        raw.mkdir()
+        (raw / "log.csv").write_text(
+            "uid,mobile,when,what\n"
+            + "".join(f"{source}{i},{p},2024-03-0{i + 1} 10:00:00,page_view\n" for i, p in enumerate(phones)),
+            encoding="utf-8",
+        )
+        mapping = {
+            "name": source, "licence": "test", "timezone": "UTC",
+            "tables": {
+                "events": {"path": "log.csv", "columns": {"user_id": "uid", "ts": "when", "event_type": "what"},
+                           "timestamps": {"ts": {"format": "%Y-%m-%d %H:%M:%S"}}, "event_values": {"page_view": "view_item"}},
+                "users": {"path": "log.csv", "columns": {"user_id": "uid", "phone": "mobile"}},
+            },
+        }  # fmt: skip
+        (tmp_path / f"{source}.yaml").write_text(__import__("yaml").safe_dump(mapping), encoding="utf-8")
+        convert("generic", raw, tmp_path / source, mapping=str(tmp_path / f"{source}.yaml"))
+    result = integrate_sources({"app": tmp_path / "app", "web": tmp_path / "web"}, tmp_path / "one", KEY)
+    persons = result.resolution.persons.set_index("account_id")["person_id"]
+    assert persons["app:app0"] == persons["web:web0"] and persons.nunique() == 3
+    events = pd.read_parquet(tmp_path / "one" / "events.parquet")
+    assert len(events) == 4 and events["user_id"].nunique() == 3
+
+
+def test_a_source_without_identifiers_is_linked_by_probability_or_left_alone(channels: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from lsc_utils.identity import account_ledger
+
+    bare = shutil.copytree(channels / "social", tmp_path / "social")
+    users = pd.read_parquet(bare / "users.parquet")
+    users.drop(columns=["phone", "email", "device_id", "login_id", "member_id"]).to_parquet(bare / "users.parquet")
+    sources = {"app": channels / "app", "web": channels / "web", "social": bare}
+    result = integrate_sources(sources, tmp_path / "out", KEY)
+    ledger = account_ledger(result.resolution.persons, person="person_id").set_index("source")
+    assert ledger.loc["social", "identifier"] == 0
+    assert ledger.loc["social", "probabilistic"] > 0.5 * ledger.loc["social", "accounts"]
+    truth = pd.read_parquet(channels / "truth" / "accounts.parquet")
+    social = result.resolution.persons.merge(truth, on="account_id").query("source_x == 'social'")
+    others = result.resolution.persons.merge(truth, on="account_id").query("source_x != 'social'")
+    linked = social[social["rule"] == "probabilistic"].merge(others, on="person_id", suffixes=("", "_other"))
+    assert (linked["person"] == linked["person_other"]).mean() > 0.99
