@@ -163,7 +163,7 @@ def duckdb_connection(memory_limit: str = "4GB", threads: int | None = None) -> 
             con.close()
 
 
-def _java_format(strftime: str) -> str:
+def java_date_pattern(strftime: str) -> str:
     """A strftime pattern (``%Y/%m/%d %H:%M``) as a Java datetime pattern (``yyyy/MM/dd HH:mm``)."""
     out = strftime
     for code, java in _STRFTIME_TO_JAVA.items():
@@ -185,7 +185,8 @@ def to_spark_sql(sql: str) -> str:
             value, formats = node.expressions
             patterns = formats.expressions if isinstance(formats, exp.Array) else [formats]
             tries = [
-                exp.func("try_to_timestamp", value.copy(), exp.Literal.string(_java_format(p.name))) for p in patterns
+                exp.func("try_to_timestamp", value.copy(), exp.Literal.string(java_date_pattern(p.name)))
+                for p in patterns
             ]
             return exp.func("coalesce", *tries)
         if isinstance(node, exp.UnixToTime):
@@ -221,6 +222,13 @@ SPARK_CONFIG: dict[str, str] = {
 failed casts as in DuckDB's ``TRY_CAST``)."""
 
 
+def _splink_similarity_jar() -> str:
+    """The jar of Splink's Spark UDFs (Jaro-Winkler, ...) bundled with splink, for identity resolution."""
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
+
+
 def spark_session(master: str | None = None, app_name: str = "lsc-lab") -> SparkSession:
     """A SparkSession for the shared SQL: Spark Connect if ``SPARK_REMOTE`` is set, else ``master``.
 
@@ -252,6 +260,7 @@ def spark_session(master: str | None = None, app_name: str = "lsc-lab") -> Spark
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = builder.config("spark.sql.shuffle.partitions", str(4 * (os.cpu_count() or 1)))
         builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+        builder = builder.config("spark.jars", _splink_similarity_jar())  # Splink's string similarities
     session = builder.getOrCreate()
     if not os.environ.get("SPARK_REMOTE"):
         session.sparkContext.setLogLevel("ERROR")
@@ -336,7 +345,11 @@ class SparkEngine:
         return types
 
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
-        self.session.createDataFrame(frame).createOrReplaceTempView(name)
+        if len(frame):
+            self.session.createDataFrame(frame).createOrReplaceTempView(name)
+        else:  # Spark cannot infer types from no rows: an empty frame's columns are text
+            schema = ", ".join(f"`{column}` string" for column in frame.columns)
+            self.session.createDataFrame([], schema).createOrReplaceTempView(name)
 
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         def hashed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -13,18 +13,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import duckdb
 import pandas as pd
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 from splink.backends.duckdb import DuckDBAPI
+
+from lsc_utils.sqlengine import java_date_pattern
 
 DEFAULT_MATCH_PROBABILITY = 0.9
 """Default match probability at or above which two records are linked."""
 
 U_SAMPLE_PAIRS = 1e7
 """Random record pairs sampled to estimate the u probabilities."""
+
+TRAINING_RECORDS = 200_000
+"""Records a linkage model is trained on at most (a seeded sample beyond); the model then scores all."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ FEBRL_SPEC = LinkageSpec(
 """Spec of the FEBRL person files (``../shared/data/febrl``)."""
 
 
-def _comparisons(spec: LinkageSpec) -> list[object]:
+def _comparisons(spec: LinkageSpec, spark: bool = False) -> list[object]:
     if spec.swapped_names and len(spec.names) == 2:
         comparisons: list[object] = [
             cl.ForenameSurnameComparison(*spec.names, forename_surname_concat_col_name="full_name").configure(
@@ -132,7 +137,11 @@ def _comparisons(spec: LinkageSpec) -> list[object]:
         comparisons = [cl.NameComparison(column) for column in spec.names]
     if spec.birth_date is not None:
         comparisons.append(
-            cl.DateOfBirthComparison(spec.birth_date, input_is_string=True, datetime_format=spec.date_format)
+            cl.DateOfBirthComparison(
+                spec.birth_date,
+                input_is_string=True,
+                datetime_format=java_date_pattern(spec.date_format) if spark else spec.date_format,
+            )
         )
     comparisons += [cl.LevenshteinAtThresholds(column, [1, 2]) for column in spec.texts]
     comparisons += [cl.LevenshteinAtThresholds(column, [1]) for column in spec.codes]
@@ -144,7 +153,7 @@ def _blocks(rules: Sequence[tuple[str, ...]]) -> list[object]:
     return [block_on(*columns) for columns in rules]
 
 
-def linkage_settings(spec: LinkageSpec, link_type: str = "dedupe_only") -> SettingsCreator:
+def linkage_settings(spec: LinkageSpec, link_type: str = "dedupe_only", spark: bool = False) -> SettingsCreator:
     """Splink settings of a spec: comparisons and prediction blocking rules.
 
     Parameters
@@ -153,6 +162,8 @@ def linkage_settings(spec: LinkageSpec, link_type: str = "dedupe_only") -> Setti
         Columns and rules.
     link_type : {"dedupe_only", "link_only", "link_and_dedupe"}
         Splink's link type: duplicates inside one table, or links between tables.
+    spark : bool, default False
+        Settings for Splink's Spark backend (the birth-date format as a Java pattern).
 
     Returns
     -------
@@ -161,7 +172,7 @@ def linkage_settings(spec: LinkageSpec, link_type: str = "dedupe_only") -> Setti
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name=spec.unique_id,
-        comparisons=_comparisons(spec),
+        comparisons=_comparisons(spec, spark),
         blocking_rules_to_generate_predictions=_blocks(spec.blocking),
         retain_intermediate_calculation_columns=False,
     )
@@ -171,7 +182,7 @@ def train_linker(
     tables: pd.DataFrame | Sequence[pd.DataFrame] | str,
     spec: LinkageSpec,
     link_type: str = "dedupe_only",
-    connection: duckdb.DuckDBPyConnection | None = None,
+    db_api: Any = None,
     seed: int = 0,
 ) -> Linker:
     """Build a Splink linker over records and estimate its Fellegi–Sunter parameters.
@@ -184,8 +195,9 @@ def train_linker(
         Columns and rules.
     link_type : str, default "dedupe_only"
         See :func:`linkage_settings`.
-    connection : duckdb.DuckDBPyConnection, optional
-        DuckDB connection the work runs in (a private in-memory one by default).
+    db_api : splink database API, optional
+        Where the work runs: ``DuckDBAPI(connection=...)`` or ``SparkAPI(spark_session=...)``; a private
+        in-memory DuckDB by default.
     seed : int, default 0
         Seed of the random pairs that estimate the u probabilities.
 
@@ -194,12 +206,12 @@ def train_linker(
     splink.Linker
         Trained linker (prior, u and m estimated).
     """
-    db_api = DuckDBAPI(connection=connection) if connection is not None else DuckDBAPI()
+    db_api = db_api if db_api is not None else DuckDBAPI()
     inputs = [tables] if isinstance(tables, (pd.DataFrame, str)) else list(tables)
     registered = [db_api.register(table, dataset_display_name=f"records_{i}") for i, table in enumerate(inputs)]
     linker = Linker(
         registered if len(registered) > 1 else registered[0],
-        linkage_settings(spec, link_type),
+        linkage_settings(spec, link_type, spark=type(db_api).__name__ == "SparkAPI"),
         log_level=logging.WARNING,
     )
     linker.training.estimate_probability_two_random_records_match(_blocks(spec.prior_blocks), recall=spec.prior_recall)
@@ -209,16 +221,45 @@ def train_linker(
     return linker
 
 
-def predict_links(linker: Linker, threshold: float = DEFAULT_MATCH_PROBABILITY) -> pd.DataFrame:
+def predict_links(
+    linker: Linker,
+    threshold: float = DEFAULT_MATCH_PROBABILITY,
+    records: pd.DataFrame | None = None,
+    pair_condition: str | None = None,
+) -> pd.DataFrame:
     """Scored record pairs at or above a match probability.
+
+    Parameters
+    ----------
+    linker : splink.Linker
+        A trained linker (:func:`train_linker`).
+    threshold : float
+        Match probability at or above which a pair is returned.
+    records : pandas.DataFrame, optional
+        Score these records (one table, deduplicated) with the trained model instead of the training
+        records: a model trained on a sample scores the whole table.
+    pair_condition : str, optional
+        SQL condition on ``l`` and ``r`` added to every prediction blocking rule (pairs that cannot
+        matter are never compared), e.g. ``"l.alone = 1 OR r.alone = 1"``; needs ``records``.
 
     Returns
     -------
     pandas.DataFrame
-        ``<id>_l, <id>_r, match_weight, match_probability`` (pairs, aggregated: one row per linked pair).
+        ``<id>_l, <id>_r, match_weight, match_probability`` (one row per pair, ``<id>_l < <id>_r``).
     """
     uid = linker._settings_obj.column_info_settings.unique_id_column_name
+    if records is not None:
+        model = linker.misc.save_model_to_json()
+        if pair_condition:
+            model["blocking_rules_to_generate_predictions"] = [
+                f"({rule['blocking_rule']}) AND ({pair_condition})"
+                for rule in model["blocking_rules_to_generate_predictions"]
+            ]
+        db_api = linker._db_api
+        linker = Linker(db_api.register(records, dataset_display_name="records_all"), model, log_level=logging.WARNING)
     pairs = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
+    if records is not None:  # the scoring linker's copies of the records go at once
+        linker.table_management.delete_tables_created_by_splink_from_db()
     columns = [f"{uid}_l", f"{uid}_r", "match_weight", "match_probability"]
     return pairs[columns].sort_values(columns[:2], ignore_index=True)
 

@@ -20,7 +20,11 @@ account in source priority order (the order sources are given), then by account 
 
 from __future__ import annotations
 
+import os
+import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +33,15 @@ import pandas as pd
 from splink.backends.duckdb import DuckDBAPI
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-from lsc_utils.identity.linkage import ACCOUNT_SPEC, DEFAULT_MATCH_PROBABILITY, predict_links, train_linker
+from lsc_utils.identity.linkage import (
+    ACCOUNT_SPEC,
+    DEFAULT_MATCH_PROBABILITY,
+    TRAINING_RECORDS,
+    predict_links,
+    train_linker,
+)
 from lsc_utils.identity.normalize import STRONG_ID_TYPES, identifier_table, phone_tail
+from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, spark_session
 
 DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER = 8
 """An identifier shared by more accounts than this is not used for linking (and is reported)."""
@@ -40,6 +51,9 @@ MIN_ACCOUNTS_FOR_LINKAGE = 50
 
 PERSON_PREFIX = "person:"
 """Prefix of a person id (``person:`` + its first account), so a person id never equals an account id."""
+
+_LINK_COLUMNS: tuple[str, ...] = ("account_id_l", "account_id_r", "match_weight", "match_probability")
+"""Columns of the accepted Splink links."""
 
 RULES: tuple[str, ...] = ("single", "identifier", "probabilistic")
 """Why an account is in its person: alone, through a shared identifier, through a Splink link."""
@@ -129,60 +143,76 @@ def linkage_records(accounts: pd.DataFrame, identifiers: pd.DataFrame) -> pd.Dat
     )
 
 
-def _stitch_edges(con: duckdb.DuckDBPyConnection, max_accounts: int, strong: tuple[str, ...]) -> pd.DataFrame:
+@dataclass
+class _Backend:
+    """Where the SQL runs: a :class:`~lsc_utils.sqlengine.SqlEngine` and Splink's API on the same database."""
+
+    engine: SqlEngine
+    splink_api: Any
+
+    def table(self, name: str) -> Any:
+        """A table as Splink takes it: its name on DuckDB, a DataFrame on Spark."""
+        return self.engine.session.table(name) if self.engine.name == "spark" else name
+
+
+def _stitch_edges(backend: _Backend, max_accounts: int, strong: tuple[str, ...]) -> pd.DataFrame:
     """Star edges of usable strong identifiers (in SQL); returns the identifiers over the threshold."""
     types = ", ".join(f"'{t}'" for t in strong)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _id_usage AS
-        SELECT id_type, id_hash, count(DISTINCT account_id) AS n_accounts, min(account_id) AS anchor
-        FROM _identifiers WHERE id_type IN ({types}) GROUP BY id_type, id_hash"""
+    engine = backend.engine
+    engine.materialize(
+        "_id_usage",
+        f"""SELECT id_type, id_hash, count(DISTINCT account_id) AS n_accounts, min(account_id) AS anchor
+        FROM _identifiers WHERE id_type IN ({types}) GROUP BY id_type, id_hash""",
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _edges AS
-        SELECT DISTINCT i.account_id AS account_id_l, u.anchor AS account_id_r,
-               1.0::DOUBLE AS match_probability, 'identifier' AS rule
-        FROM _identifiers i JOIN _id_usage u USING (id_type, id_hash)
-        WHERE u.n_accounts BETWEEN 2 AND {int(max_accounts)} AND i.account_id <> u.anchor"""
+    engine.materialize(
+        "_edges",
+        f"""SELECT DISTINCT i.account_id AS account_id_l, u.anchor AS account_id_r
+        FROM _identifiers i JOIN _id_usage u ON i.id_type = u.id_type AND i.id_hash = u.id_hash
+        WHERE u.n_accounts BETWEEN 2 AND {int(max_accounts)} AND i.account_id <> u.anchor""",
     )
-    return con.execute(
+    return engine.df(
         f"""SELECT id_type, id_hash, n_accounts FROM _id_usage WHERE n_accounts > {int(max_accounts)}
         ORDER BY n_accounts DESC, id_type, id_hash"""
-    ).df()
-
-
-def _components(con: duckdb.DuckDBPyConnection, edges: str) -> None:
-    """Connected components of ``_accounts`` over an edge table, into ``_clusters(account_id, cluster_id)``."""
-    result = cluster_pairwise_predictions_at_threshold(
-        "_accounts",
-        edges,
-        DuckDBAPI(connection=con),
-        node_id_column_name="account_id",
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _clusters AS SELECT account_id, cluster_id FROM {result.physical_name}")
+
+
+def _components(backend: _Backend, edges: str, into: str) -> None:
+    """Connected components of ``_accounts`` over an edge table, into ``into(account_id, cluster_id)``."""
+    result = cluster_pairwise_predictions_at_threshold(
+        backend.table("_accounts"), backend.table(edges), backend.splink_api, node_id_column_name="account_id"
+    )
+    backend.engine.materialize(into, f"SELECT account_id, cluster_id FROM {result.physical_name}")
     result.drop_table_from_database_and_remove_from_cache()
 
 
 def _probabilistic_edges(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, threshold: float, seed: int
+    backend: _Backend, records: pd.DataFrame, threshold: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Splink pairs at or above the threshold with at least one side alone after stitching."""
-    empty = pd.DataFrame(columns=["account_id_l", "account_id_r", "match_weight", "match_probability"])
+    empty = pd.DataFrame({c: pd.Series(dtype="str" if c.startswith("account") else "float64") for c in _LINK_COLUMNS})
     informative = records.drop(columns="account_id").notna().any(axis=1)
     if int(informative.sum()) < MIN_ACCOUNTS_FOR_LINKAGE:
         return empty, pd.DataFrame()
-    linker = train_linker(records[informative].reset_index(drop=True), ACCOUNT_SPEC, connection=con, seed=seed)
+    records = records[informative].reset_index(drop=True)
+    alone = backend.engine.df(
+        """SELECT account_id FROM (SELECT account_id, count(*) OVER (PARTITION BY cluster_id) AS n FROM _det_clusters) c
+        WHERE n = 1"""
+    )["account_id"]
+    records["alone"] = records["account_id"].isin(set(alone)).astype("int64")
+    sample = records.sample(n=min(len(records), TRAINING_RECORDS), random_state=seed).sort_index()
+    linker = train_linker(sample.drop(columns="alone"), ACCOUNT_SPEC, db_api=backend.splink_api, seed=seed)
     weights = _match_weight_table(linker)
-    pairs = predict_links(linker, threshold)
-    for table in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__splink__%'").fetchall():
-        con.execute(f"DROP TABLE IF EXISTS {table[0]}")  # the records with names and birth dates go
-    con.register("_pairs", pairs)
-    accepted = con.execute(
-        """WITH size AS (SELECT c.account_id, count(*) OVER (PARTITION BY c.cluster_id) AS n FROM _clusters c)
+    pairs = predict_links(linker, threshold, records=records, pair_condition="l.alone = 1 OR r.alone = 1")
+    linker.table_management.delete_tables_created_by_splink_from_db()  # the records with names and birth dates
+    if not len(pairs):
+        return empty, weights
+    backend.engine.register_frame("_pairs", pairs.astype({"account_id_l": "str", "account_id_r": "str"}))
+    accepted = backend.engine.df(
+        """WITH size AS (SELECT account_id, count(*) OVER (PARTITION BY cluster_id) AS n FROM _det_clusters)
         SELECT p.account_id_l, p.account_id_r, p.match_weight, p.match_probability FROM _pairs p
         JOIN size l ON l.account_id = p.account_id_l JOIN size r ON r.account_id = p.account_id_r
         WHERE l.n = 1 OR r.n = 1 ORDER BY p.account_id_l, p.account_id_r"""
-    ).df()
-    con.unregister("_pairs")
+    )
     return accepted, weights
 
 
@@ -205,22 +235,46 @@ def _match_weight_table(linker: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _person_ids(con: duckdb.DuckDBPyConnection, sources: list[str]) -> pd.DataFrame:
-    """Person id and rule of every account, from the final clusters and the two edge tables."""
+def _person_ids(engine: SqlEngine, sources: list[str]) -> pd.DataFrame:
+    """Person id and rule of every account, from the final and the deterministic clusters (portable SQL)."""
     ranks = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(sources))
-    return con.execute(
+    return engine.df(
         f"""WITH ranked AS (
             SELECT a.account_id, a.source, c.cluster_id,
-                   '{PERSON_PREFIX}' || first(a.account_id ORDER BY CASE a.source {ranks} ELSE {len(sources)} END,
-                     a.account_id) OVER (PARTITION BY c.cluster_id) AS person_id,
-                   count(*) OVER (PARTITION BY c.cluster_id) AS n_final
-            FROM _accounts a JOIN _clusters c USING (account_id)),
+                   CASE a.source {ranks} ELSE {len(sources)} END AS source_rank
+            FROM _accounts a JOIN _clusters c ON a.account_id = c.account_id),
+        persons AS (
+            SELECT account_id, source,
+                   first_value(account_id) OVER (PARTITION BY cluster_id ORDER BY source_rank, account_id) AS first_account,
+                   count(*) OVER (PARTITION BY cluster_id) AS n_final
+            FROM ranked),
         stitched AS (SELECT account_id, count(*) OVER (PARTITION BY cluster_id) AS n_stitched FROM _det_clusters)
-        SELECT account_id, source, person_id,
-               CASE WHEN n_final = 1 THEN 'single' WHEN n_stitched > 1 THEN 'identifier' ELSE 'probabilistic' END AS rule
-        FROM ranked JOIN stitched USING (account_id)
-        ORDER BY account_id"""
-    ).df()
+        SELECT p.account_id, p.source, '{PERSON_PREFIX}' || p.first_account AS person_id,
+               CASE WHEN p.n_final = 1 THEN 'single' WHEN s.n_stitched > 1 THEN 'identifier' ELSE 'probabilistic' END AS rule
+        FROM persons p JOIN stitched s ON p.account_id = s.account_id
+        ORDER BY p.account_id"""
+    )
+
+
+@contextmanager
+def _backend(engine: str, spark_master: str | None) -> Iterator[_Backend]:
+    """DuckDB in memory on one thread (the same Splink model on any machine), or a SparkSession."""
+    if engine == "spark":
+        from splink.backends.spark import SparkAPI
+
+        session = spark_session(spark_master)
+        spark = SparkEngine(session)
+        with tempfile.TemporaryDirectory(prefix="lsc-identity-") as checkpoints:
+            if not os.environ.get("SPARK_REMOTE"):  # Splink cuts the lineage of its iterations by checkpoints
+                session.sparkContext.setCheckpointDir(checkpoints)
+            try:
+                yield _Backend(spark, SparkAPI(spark_session=session))
+            finally:
+                spark.close()
+        return
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1")
+        yield _Backend(DuckDBEngine(con), DuckDBAPI(connection=con))
 
 
 def resolve_persons(
@@ -231,6 +285,8 @@ def resolve_persons(
     match_probability: float | None = DEFAULT_MATCH_PROBABILITY,
     strong_id_types: tuple[str, ...] = STRONG_ID_TYPES,
     seed: int = 0,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Resolution:
     """Resolve accounts of several sources to persons (deterministic stitching, then Splink).
 
@@ -252,6 +308,12 @@ def resolve_persons(
         Identifier types that stitch deterministically.
     seed : int, default 0
         Seed of Splink's u sampling.
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the stitching SQL, the connected components and Splink run: DuckDB in memory (one thread,
+        so the model is the same on any machine) or Spark (:func:`~lsc_utils.sqlengine.spark_session`,
+        Splink's Spark backend with its similarity functions).
+    spark_master : str, optional
+        Spark master URL (default ``LSC_SPARK_MASTER``, else ``local[*]``; ``SPARK_REMOTE`` wins).
 
     Returns
     -------
@@ -260,31 +322,30 @@ def resolve_persons(
     if accounts["account_id"].duplicated().any():
         dup = accounts.loc[accounts["account_id"].duplicated(), "account_id"].iloc[0]
         raise ValueError(f"accounts: column account_id: id {dup!r} appears more than once")
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
     sources = sources or list(dict.fromkeys(accounts["source"].astype("str")))
     identifiers = identifier_table(accounts, key)
-    with duckdb.connect() as con:
-        con.execute("SET threads = 1")  # Splink's sampling and EM give the same model on any machine
-        con.register("_accounts_frame", accounts[["account_id", "source"]].astype("str"))
-        con.execute("CREATE TEMP TABLE _accounts AS SELECT * FROM _accounts_frame")
-        con.register("_identifiers", identifiers)
-        shared = _stitch_edges(con, max_accounts_per_identifier, strong_id_types)
-        _components(con, "_edges")
-        con.execute("CREATE TEMP TABLE _det_clusters AS SELECT * FROM _clusters")
-        links, weights = (
-            pd.DataFrame(columns=["account_id_l", "account_id_r", "match_weight", "match_probability"]),
-            pd.DataFrame(),
-        )
+    links, weights = pd.DataFrame({c: pd.Series(dtype="str") for c in _LINK_COLUMNS}), pd.DataFrame()
+    with _backend(engine, spark_master) as backend:
+        backend.engine.register_frame("_accounts_frame", accounts[["account_id", "source"]].astype("str"))
+        backend.engine.materialize("_accounts", "SELECT account_id, source FROM _accounts_frame")
+        backend.engine.register_frame("_identifiers", identifiers)
+        shared = _stitch_edges(backend, max_accounts_per_identifier, strong_id_types)
+        _components(backend, "_edges", "_det_clusters")
+        edges = "_edges"
         if match_probability is not None:
-            records = linkage_records(accounts, identifiers)
-            links, weights = _probabilistic_edges(con, records, match_probability, seed)
-            con.register("_links", links)
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE _all_edges AS
-                SELECT account_id_l, account_id_r FROM _edges
-                UNION ALL SELECT account_id_l, account_id_r FROM _links"""
+            links, weights = _probabilistic_edges(
+                backend, linkage_records(accounts, identifiers), match_probability, seed
             )
-            _components(con, "_all_edges")
-        persons = _person_ids(con, sources)
+            if len(links):
+                backend.engine.register_frame("_links", links[["account_id_l", "account_id_r"]])
+                backend.engine.materialize(
+                    "_all_edges", "SELECT account_id_l, account_id_r FROM _edges UNION ALL SELECT * FROM _links"
+                )
+                edges = "_all_edges"
+        _components(backend, edges, "_clusters")
+        persons = _person_ids(backend.engine, sources)
     params = {
         "max_accounts_per_identifier": max_accounts_per_identifier,
         "match_probability": match_probability,
