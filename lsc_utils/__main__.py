@@ -105,7 +105,7 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
         raise SystemExit("integrate: each source name may be given once")
     threshold = None if args.no_linkage else args.match_probability
     result = integrate_sources(
-        sources, args.out, load_pseudonym_key(), args.max_accounts_per_identifier, threshold, args.seed
+        sources, args.out, load_pseudonym_key(), args.max_accounts_per_identifier, threshold, args.seed, args.engine
     )
     if args.truth:
         truth = result.path / "truth"
@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     integ.add_argument("--match-probability", type=float, default=0.9, help="Splink link threshold (default 0.9)")
     integ.add_argument("--no-linkage", action="store_true", help="shared identifiers only, no probabilistic linkage")
     integ.add_argument("--seed", type=int, default=0, help="seed of Splink's u sampling")
+    integ.add_argument(
+        "--engine", default="duckdb", choices=["duckdb", "spark"],
+        help="where identity resolution runs (spark: SPARK_REMOTE or LSC_SPARK_MASTER, needs the [spark] extra)",
+    )  # fmt: skip
     integ.add_argument(
         "--truth", default=None, help="planted identity truth of simulated sources, copied for the checks"
     )

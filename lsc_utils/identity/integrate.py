@@ -239,6 +239,8 @@ def integrate_sources(
     max_accounts_per_identifier: int = DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER,
     match_probability: float | None = DEFAULT_MATCH_PROBABILITY,
     seed: int = 0,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Integration:
     """Integrate several canonical source datasets into one person-level dataset (module docstring).
 
@@ -257,6 +259,11 @@ def integrate_sources(
         Splink link threshold; None: identifiers only.
     seed : int, default 0
         Seed of Splink's u sampling.
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where identity resolution runs (:func:`~lsc_utils.identity.resolve_persons`); the re-keying of the
+        activity tables is one streaming DuckDB join over the Parquet files either way.
+    spark_master : str, optional
+        Spark master URL (see :func:`~lsc_utils.sqlengine.spark_session`).
 
     Returns
     -------
@@ -272,7 +279,10 @@ def integrate_sources(
     if len(folders) == 1:
         resolution = _single_source(accounts, key)
     else:
-        resolution = resolve_persons(accounts, key, names, max_accounts_per_identifier, match_probability, seed=seed)
+        resolution = resolve_persons(
+            accounts, key, names, max_accounts_per_identifier, match_probability,
+            seed=seed, engine=engine, spark_master=spark_master,
+        )  # fmt: skip
     persons = resolution.persons
     _person_users(accounts, persons, names).to_parquet(out / "users.parquet", index=False)
     account_table = persons.rename(columns={"person_id": "user_id"}).merge(
