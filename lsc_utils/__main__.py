@@ -161,6 +161,44 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_identity_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``simulate-channels`` and ``integrate`` subcommands (several sources, one person)."""
+    chan = sub.add_parser(
+        "simulate-channels", help="split a simulated dataset into per-source account logs with planted persons"
+    )
+    chan.add_argument("--base", required=True, help="a dataset written by 'simulate'")
+    chan.add_argument(
+        "--out", required=True, help="new folder: one dataset per source (app, web, live, social, crm) + truth/"
+    )
+    chan.add_argument("--seed", type=int, default=7, help="random seed of accounts, identifiers and noise")
+    chan.set_defaults(func=_cmd_simulate_channels)
+
+    integ = sub.add_parser(
+        "integrate",
+        help="integrate several canonical source datasets into one person-level dataset (identity resolution)",
+    )
+    integ.add_argument(
+        "--source", action="append", required=True, metavar="NAME=FOLDER",
+        help="a source: its name and canonical dataset folder (made by 'convert'); repeat, in priority order",
+    )  # fmt: skip
+    integ.add_argument("--out", required=True, help="new folder for the integrated dataset")
+    integ.add_argument(
+        "--max-accounts-per-identifier", type=int, default=8,
+        help="an identifier shared by more accounts (a shop phone, a test e-mail) is reported, not used",
+    )  # fmt: skip
+    integ.add_argument("--match-probability", type=float, default=0.9, help="Splink link threshold (default 0.9)")
+    integ.add_argument("--no-linkage", action="store_true", help="shared identifiers only, no probabilistic linkage")
+    integ.add_argument("--seed", type=int, default=0, help="seed of Splink's u sampling")
+    integ.add_argument(
+        "--engine", default="duckdb", choices=["duckdb", "spark"],
+        help="where identity resolution runs (spark: SPARK_REMOTE or LSC_SPARK_MASTER, needs the [spark] extra)",
+    )  # fmt: skip
+    integ.add_argument(
+        "--truth", default=None, help="planted identity truth of simulated sources, copied for the checks"
+    )
+    integ.set_defaults(func=_cmd_integrate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all subcommands."""
     parser = argparse.ArgumentParser(prog="python -m lsc_utils", description=__doc__.splitlines()[0])
@@ -213,40 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_cmd_simulate)
 
-    chan = sub.add_parser(
-        "simulate-channels", help="split a simulated dataset into per-source account logs with planted persons"
-    )
-    chan.add_argument("--base", required=True, help="a dataset written by 'simulate'")
-    chan.add_argument(
-        "--out", required=True, help="new folder: one dataset per source (app, web, live, social, crm) + truth/"
-    )
-    chan.add_argument("--seed", type=int, default=7, help="random seed of accounts, identifiers and noise")
-    chan.set_defaults(func=_cmd_simulate_channels)
-
-    integ = sub.add_parser(
-        "integrate",
-        help="integrate several canonical source datasets into one person-level dataset (identity resolution)",
-    )
-    integ.add_argument(
-        "--source", action="append", required=True, metavar="NAME=FOLDER",
-        help="a source: its name and canonical dataset folder (made by 'convert'); repeat, in priority order",
-    )  # fmt: skip
-    integ.add_argument("--out", required=True, help="new folder for the integrated dataset")
-    integ.add_argument(
-        "--max-accounts-per-identifier", type=int, default=8,
-        help="an identifier shared by more accounts (a shop phone, a test e-mail) is reported, not used",
-    )  # fmt: skip
-    integ.add_argument("--match-probability", type=float, default=0.9, help="Splink link threshold (default 0.9)")
-    integ.add_argument("--no-linkage", action="store_true", help="shared identifiers only, no probabilistic linkage")
-    integ.add_argument("--seed", type=int, default=0, help="seed of Splink's u sampling")
-    integ.add_argument(
-        "--engine", default="duckdb", choices=["duckdb", "spark"],
-        help="where identity resolution runs (spark: SPARK_REMOTE or LSC_SPARK_MASTER, needs the [spark] extra)",
-    )  # fmt: skip
-    integ.add_argument(
-        "--truth", default=None, help="planted identity truth of simulated sources, copied for the checks"
-    )
-    integ.set_defaults(func=_cmd_integrate)
+    _add_identity_commands(sub)
 
     conv = sub.add_parser("convert", help="convert a public dataset or your own logs to the canonical model")
     conv.add_argument("--source", required=True, help="taobao, yoochoose, jdata, online_retail, cdnow, ...")
