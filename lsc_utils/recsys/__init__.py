@@ -23,6 +23,18 @@ Models
   mean of the interacted items' vectors.
 * :class:`RepeatAwareRecommender` -- repeat-consumption baseline (recency-weighted frequency first).
 * :class:`HybridRecommender` -- CF for warm users, content or popularity for cold users and cold items.
+* :class:`EASERecommender` -- Steck's closed-form item-item autoencoder (the strong linear baseline).
+* :class:`MultVAERecommender` -- Mult-VAE (Liang et al. 2018), JAX (:mod:`~lsc_utils.recsys.deep_vae`).
+
+Next item
+---------
+:mod:`~lsc_utils.recsys.next_item`: :func:`order_sequences` (time order, equal times in a seeded
+random order), :func:`leave_last_out_split`, :func:`evaluate_next_item` (HR@k / NDCG@k of one held-out
+item ranked against all items) and the next-item models (``fit(sequences)``, ``recommend_next``):
+:class:`SASRecRecommender` (Kang & McAuley 2018, JAX, :mod:`~lsc_utils.recsys.deep_seq`),
+:class:`MatrixNextRecommender` (any model above on the histories, e.g. popularity or EASE) and
+:class:`RepeatLastRecommender`. The two JAX models are imported on first use, so importing this
+package does not start JAX.
 
 Live streaming
 --------------
@@ -40,6 +52,9 @@ Evaluation
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from lsc_utils.evaluation import (
     GROUP_MISSING,
@@ -89,9 +104,25 @@ from lsc_utils.recsys.models import (
     ALSRecommender,
     BaseRecommender,
     BPRRecommender,
+    EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
     UserKNNRecommender,
+    ease_item_weights,
+)
+from lsc_utils.recsys.next_item import (
+    SEQUENCE_COLUMNS,
+    MatrixNextRecommender,
+    NextItemRecommender,
+    NextItemSplit,
+    RepeatLastRecommender,
+    evaluate_next_item,
+    leave_last_out_split,
+    next_item_hit_rate_at_k,
+    next_item_ndcg_at_k,
+    next_item_ranks,
+    order_sequences,
+    rank_targets,
 )
 from lsc_utils.recsys.protocols import (
     EVENT_WEIGHT_SCHEMES,
@@ -114,6 +145,20 @@ from lsc_utils.recsys.splits import (
     temporal_split,
 )
 
+_LAZY: dict[str, str] = {
+    "MultVAERecommender": "lsc_utils.recsys.deep_vae",
+    "SASRecRecommender": "lsc_utils.recsys.deep_seq",
+}
+"""The JAX models and their modules, imported on first access."""
+
+
+def __getattr__(name: str) -> Any:
+    """The JAX models, imported on first use (importing ``lsc_utils.recsys`` does not start JAX)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lsc_utils.recsys' has no attribute {name!r}")
+
+
 __all__ = [
     "ALSRecommender",
     "BPRRecommender",
@@ -122,6 +167,7 @@ __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
     "DEFAULT_LIVE_SIGNAL_WEIGHTS",
     "DEFAULT_ROOM_EVENT_WEIGHTS",
+    "EASERecommender",
     "EVENT_WEIGHT_SCHEMES",
     "GROUP_MISSING",
     "HybridRecommender",
@@ -130,10 +176,17 @@ __all__ = [
     "ItemFeatures",
     "ItemKNNRecommender",
     "LIVE_POPULARITY_ROOM_WEIGHTS",
+    "MatrixNextRecommender",
+    "MultVAERecommender",
+    "NextItemRecommender",
+    "NextItemSplit",
     "PopularityRecommender",
     "RECOMMENDATION_COLUMNS",
     "RepeatAwareRecommender",
+    "RepeatLastRecommender",
+    "SASRecRecommender",
     "SCORE_BATCH_CELLS",
+    "SEQUENCE_COLUMNS",
     "SPLIT_METHODS",
     "UserKNNRecommender",
     "apply_personalization_consent",
@@ -144,22 +197,30 @@ __all__ = [
     "busiest_moment",
     "catalog_coverage",
     "compare_models",
+    "ease_item_weights",
     "evaluate",
+    "evaluate_next_item",
     "evaluate_room_recommendations",
     "event_weight_scheme",
     "first_room_entries",
     "hit_rate_at_k",
     "interactions_from_frame",
     "intra_list_diversity",
+    "leave_last_out_split",
     "live_rooms",
     "map_at_k",
     "mean_average_precision",
     "ndcg_at_k",
+    "next_item_hit_rate_at_k",
+    "next_item_ndcg_at_k",
+    "next_item_ranks",
     "next_stream_hit_rate",
     "NextStreamEvaluation",
     "evaluate_next_stream",
     "novelty",
+    "order_sequences",
     "precision_at_k",
+    "rank_targets",
     "recall_at_k",
     "recommend_rooms",
     "rerank_room_lists",
