@@ -18,7 +18,7 @@ INTERRUPTED = 130
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lsc_utils.run import NotebookFailed, RunInterrupted, run_collection
+    from lsc_utils.run import DEFAULT_JOBS, NotebookFailed, RunInterrupted, run_collection
 
     try:
         run_dir = run_collection(
@@ -30,6 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             with_upstream=args.with_upstream,
             engine=args.engine,
+            jobs=DEFAULT_JOBS if args.jobs is None else args.jobs,
             **({"notebook_dir": Path(args.notebooks)} if args.notebooks else {}),
         )
     except NotebookFailed as exc:
@@ -220,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=["duckdb", "spark"],
         help="engine of the row-scale SQL (default duckdb; spark needs the [spark] extra, uses SPARK_REMOTE or LSC_SPARK_MASTER)",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="notebooks run at once, each once the notebooks it reads are done (default 2, 1 on one core; "
+        "use 1 when one notebook alone nearly fills the memory)",
     )
     run.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the collection's)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

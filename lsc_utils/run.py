@@ -24,6 +24,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import logging
+import os
 import platform
 import re
 import shutil
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,9 @@ class RunInterrupted(Exception):
     """The run was interrupted (Ctrl-C): the manifest says so; exit status 130."""
 
 
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
+"""Notebooks run at once by ``python -m lsc_utils run`` (``--jobs``): two on a machine with two cores or more."""
+
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 """The kernel application's own log (on every start "running over TCP without encryption", on every
 shutdown "KeyboardInterrupt caught in kernel") is noise on a local run: a clean run has a clean stderr.
@@ -90,6 +95,7 @@ class NotebookSpec:
     path: Path
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     requires: dict[str, list[str]] = field(default_factory=dict)
+    runs_last: bool = False
 
 
 def read_requirements(path: Path) -> dict[str, list[str]]:
@@ -123,7 +129,12 @@ def discover_notebooks(folder: Path = NOTEBOOK_DIR) -> list[NotebookSpec]:
         match = NOTEBOOK_NAME.match(path.name)
         if match:
             params = papermill.inspect_notebook(str(path))
-            specs.append(NotebookSpec(match.group(1), path.stem, path, dict(params), read_requirements(path)))
+            runs_last = bool(
+                (json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("lsc_lab") or {}).get("runs_last")
+            )
+            specs.append(
+                NotebookSpec(match.group(1), path.stem, path, dict(params), read_requirements(path), runs_last)
+            )
     return specs
 
 
@@ -431,13 +442,16 @@ def run_collection(
     with_upstream: bool = False,
     parameters: dict[str, Any] | None = None,
     engine: str | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Run the collection and write the report; return the run folder.
 
     ``overrides`` are ``NAME=VALUE`` texts (the CLI's ``-p``), ``parameters`` the same as Python
     values (they win over ``overrides``); ``with_upstream`` also runs the earlier notebooks whose
     outputs a selected notebook requires and the run folder lacks; ``engine`` (``duckdb`` or ``spark``)
-    is where the notebooks declaring ``ENGINE`` run their row-scale SQL.
+    is where the notebooks declaring ``ENGINE`` run their row-scale SQL; ``jobs`` notebooks run at once
+    (each in its own kernel, as soon as the notebooks it reads have finished; ``DEFAULT_JOBS`` on the
+    command line).
 
     Raises
     ------
@@ -449,6 +463,8 @@ def run_collection(
         Ctrl-C (exit 130); the manifest and report say which notebooks finished.
     """
     config = load_config(config_path)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise RunError(f"--jobs must be a whole number >= 1. Got {jobs!r} instead.")
     if engine is not None and engine not in ENGINES:
         raise RunError(f"--engine must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
     params = dict(parse_parameter(p) for p in overrides or []) | dict(parameters or {})
@@ -470,7 +486,7 @@ def run_collection(
         raise RunError(str(exc)) from None
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = _new_manifest(config, params, data_dir, specs, plan, read_manifest(run_dir))
-    _execute_all(specs, plan, run_dir, manifest, progress)
+    _execute_all(specs, plan, run_dir, manifest, progress, jobs)
     return run_dir
 
 
@@ -524,9 +540,14 @@ def _publish(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def _execute_all(
-    specs: list[NotebookSpec], plan: dict[str, dict[str, Any]], run_dir: Path, manifest: dict[str, Any], progress: bool
+    specs: list[NotebookSpec],
+    plan: dict[str, dict[str, Any]],
+    run_dir: Path,
+    manifest: dict[str, Any],
+    progress: bool,
+    jobs: int = 1,
 ) -> None:
-    """Execute the notebooks in order, keeping manifest and report true after every step.
+    """Execute the notebooks (``jobs`` at a time), keeping manifest and report true after every step.
 
     Raises
     ------
@@ -538,10 +559,10 @@ def _execute_all(
     from tqdm.auto import tqdm
 
     _publish(run_dir, manifest)
-    bar = tqdm(specs, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(specs), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
     try:
         with deferred_interrupts():
-            _execute_each(bar, plan, run_dir, manifest)
+            _execute_each(bar, specs, plan, run_dir, manifest, jobs)
         manifest["status"] = "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -555,29 +576,91 @@ def _execute_all(
         _publish(run_dir, manifest)
 
 
-def _execute_each(bar: Any, plan: dict[str, dict[str, Any]], run_dir: Path, manifest: dict[str, Any]) -> None:
-    """The loop of :func:`_execute_all` over ``bar`` (a tqdm of the specs): the manifest updated around each."""
-    entries = {e["name"]: e for e in manifest["notebooks"]}
-    for spec in bar:
-        raise_if_interrupted()
-        bar.set_postfix_str(spec.name)
-        entry = entries[spec.name]
-        entry["status"] = "running"
-        write_json_atomic(run_dir / MANIFEST, manifest)
-        start = time.perf_counter()
-        try:
-            execute_notebook(spec, plan[spec.name], run_dir / spec.name)
-            entry["status"] = "ok"
-        except NotebookFailed as exc:
-            entry.update(status="failed", error=str(exc))
+def prerequisites(specs: list[NotebookSpec]) -> dict[str, set[str]]:
+    """For each notebook of a run, the notebooks of the same run that must finish before it starts.
+
+    A notebook waits for the ones whose outputs it requires (``lsc_lab.requires``); a release gate
+    (``lsc_lab.runs_last``, notebook 10 audits every table of the run) waits for all earlier ones.
+    """
+    names = [spec.name for spec in specs]
+    return {
+        spec.name: set(names[:i]) if spec.runs_last else set(names[:i]) & set(spec.requires)
+        for i, spec in enumerate(specs)
+    }
+
+
+def _timed_execution(spec: NotebookSpec, parameters: dict[str, Any], out_dir: Path) -> float:
+    """Execute one notebook; its seconds (an exception carries them as ``seconds``)."""
+    start = time.perf_counter()
+    try:
+        execute_notebook(spec, parameters, out_dir)
+    except BaseException as exc:
+        exc.seconds = round(time.perf_counter() - start, 2)  # type: ignore[attr-defined]
+        raise
+    return round(time.perf_counter() - start, 2)
+
+
+def _record_end(
+    spec: NotebookSpec, entry: dict[str, Any], outcome: float | BaseException, run_dir: Path, manifest: dict[str, Any]
+) -> None:
+    """Write a finished notebook's status, seconds and files into the manifest and publish it."""
+    if isinstance(outcome, BaseException):
+        entry["seconds"] = getattr(outcome, "seconds", None)
+        if isinstance(outcome, NotebookFailed):
+            entry.update(status="failed", error=str(outcome))
             manifest["status"] = "failed"
-            raise
-        finally:
-            entry["seconds"] = round(time.perf_counter() - start, 2)
-            entry["files"] = folder_files(run_dir / spec.name)
-            if entry["status"] == "running":
-                entry["status"] = "interrupted"
-            _publish(run_dir, manifest)
+        else:
+            entry["status"] = "interrupted"
+    else:
+        entry.update(status="ok", seconds=outcome)
+    entry["files"] = folder_files(run_dir / spec.name)
+    _publish(run_dir, manifest)
+
+
+def _execute_each(
+    bar: Any,
+    specs: list[NotebookSpec],
+    plan: dict[str, dict[str, Any]],
+    run_dir: Path,
+    manifest: dict[str, Any],
+    jobs: int,
+) -> None:
+    """The loop of :func:`_execute_all`: up to ``jobs`` notebooks at once, each once its prerequisites are done.
+
+    Notebooks run in their own kernels (processes), so two at a time use two cores; results do not
+    depend on ``jobs``. After a failure or Ctrl-C no notebook starts; the running ones finish (or stop
+    with the same Ctrl-C) and the first failure is raised.
+    """
+    entries = {e["name"]: e for e in manifest["notebooks"]}
+    waits, done = prerequisites(specs), set()
+    pending, running = list(specs), {}
+    first_error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
+        while pending or running:
+            while first_error is None and not _INTERRUPTED.is_set() and len(running) < jobs:
+                spec = next((s for s in pending if waits[s.name] <= done), None)
+                if spec is None:
+                    break
+                pending.remove(spec)
+                entries[spec.name]["status"] = "running"
+                write_json_atomic(run_dir / MANIFEST, manifest)
+                running[pool.submit(_timed_execution, spec, plan[spec.name], run_dir / spec.name)] = spec
+            bar.set_postfix_str(", ".join(s.name for s in running.values()))
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: running[f].name):
+                spec = running.pop(future)
+                outcome = future.exception() or future.result()
+                _record_end(spec, entries[spec.name], outcome, run_dir, manifest)
+                if isinstance(outcome, BaseException):
+                    first_error = first_error or outcome
+                else:
+                    done.add(spec.name)
+                    bar.update(1)
+    raise_if_interrupted()
+    if first_error is not None:
+        raise first_error
 
 
 def describe_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> str:

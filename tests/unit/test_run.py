@@ -354,3 +354,73 @@ def test_a_folder_written_by_a_notebook_outside_the_runner_is_replaced(tmp_path:
     (tmp_path / "other" / "01_a" / "mine.txt").write_text("keep me")
     with pytest.raises(RunError, match="did not write"):
         run_collection(config_path=config, data=tmp_path, out=tmp_path / "other", notebook_dir=nbs, progress=False)
+
+
+def test_prerequisites_are_the_required_notebooks_and_a_release_gate_waits_for_all() -> None:
+    from lsc_utils.run import prerequisites
+
+    gate = NotebookSpec("10", "10_privacy_handling", Path("10.ipynb"), {}, {"01_data_cleaning": ["clean"]}, True)
+    waits = prerequisites([*CONTRACT, gate])
+    assert waits == {
+        "01_data_cleaning": set(),
+        "02_user_portraits": {"01_data_cleaning"},
+        "03_collaborative_filtering": {"01_data_cleaning"},
+        "04_shopping_path_markov": {"01_data_cleaning", "02_user_portraits"},
+        "10_privacy_handling": {s.name for s in CONTRACT},
+    }
+    # a required notebook outside the run (its outputs already in the run folder) is not waited for
+    assert prerequisites(CONTRACT[3:]) == {"04_shopping_path_markov": set()}
+    gates = [s for s in discover_notebooks() if s.runs_last]
+    assert [s.number for s in gates] == ["10"]  # the privacy release gate audits every table of the run
+
+
+def _timed_notebook(path: Path, seconds: float, requires: dict[str, list[str]] | None = None) -> None:
+    """A notebook that records when it started and ended (and sleeps in between)."""
+    import nbformat
+
+    _write_notebook(
+        path,
+        "import time\nfrom pathlib import Path\nfrom lsc_utils import nbtools\nnbtools.start_notebook(OUT_DIR)\n"
+        f"start = time.time()\ntime.sleep({seconds})\n"
+        "(Path(OUT_DIR) / 'times.txt').write_text(f'{start} {time.time()}')",
+    )
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["lsc_lab"] = {"requires": requires or {}}
+    nbformat.write(nb, path)
+
+
+def test_two_jobs_overlap_independent_notebooks_and_respect_requirements(tmp_path: Path) -> None:
+    from lsc_utils.run import NotebookFailed, run_collection
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _timed_notebook(nbs / "01_data_cleaning.ipynb", 0.5)
+    _timed_notebook(nbs / "02_user_portraits.ipynb", 4.0, {"01_data_cleaning": ["clean"]})
+    _timed_notebook(nbs / "03_collaborative_filtering.ipynb", 4.0, {"01_data_cleaning": ["clean"]})
+    (tmp_path / "dataset.yaml").write_text("name: t\n")
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\n")
+    run = run_collection(config, data=tmp_path, out=tmp_path / "run", notebook_dir=nbs, progress=False, jobs=2)
+
+    def times(name: str) -> tuple[float, float]:
+        start, end = (run / name / "times.txt").read_text().split()
+        return float(start), float(end)
+
+    first, second, third = (times(n) for n in ("01_data_cleaning", "02_user_portraits", "03_collaborative_filtering"))
+    assert second[0] >= first[1] and third[0] >= first[1]  # both wait for the notebook they read
+    assert max(second[0], third[0]) < min(second[1], third[1])  # and run side by side
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert [(e["name"], e["status"]) for e in manifest["notebooks"]] == [
+        ("01_data_cleaning", "ok"),
+        ("02_user_portraits", "ok"),
+        ("03_collaborative_filtering", "ok"),
+    ]
+    # a failure: nothing new starts, the notebook beside it finishes, the dependants stay pending
+    _write_notebook(nbs / "01_data_cleaning.ipynb", "raise ValueError('bad input')")
+    with pytest.raises(NotebookFailed, match="01_data_cleaning failed"):
+        run_collection(config, data=tmp_path, out=tmp_path / "run2", notebook_dir=nbs, progress=False, jobs=2)
+    manifest = json.loads((tmp_path / "run2" / "manifest.json").read_text())
+    assert [e["status"] for e in manifest["notebooks"]] == ["failed", "pending", "pending"]
+    with pytest.raises(RunError, match="--jobs must be a whole number"):
+        run_collection(config, data=tmp_path, out=tmp_path / "run3", notebook_dir=nbs, progress=False, jobs=0)
