@@ -116,6 +116,7 @@ from lsc_utils.recsys.next_item import (
     NextItemRecommender,
     NextItemSplit,
     RepeatLastRecommender,
+    collapse_repeats,
     evaluate_next_item,
     leave_last_out_split,
     next_item_hit_rate_at_k,
@@ -144,6 +145,14 @@ from lsc_utils.recsys.splits import (
     stratified_random_split,
     temporal_split,
 )
+from lsc_utils.recsys.tuning import (
+    mean_sd,
+    seeded_metrics,
+    training_curves,
+    tune_next_item,
+    tune_on_validation,
+    validation_split,
+)
 
 _LAZY: dict[str, str] = {
     "MultVAERecommender": "lsc_utils.recsys.deep_vae",
@@ -160,6 +169,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "collapse_repeats",
+    "mean_sd",
+    "seeded_metrics",
+    "training_curves",
+    "tune_next_item",
+    "tune_on_validation",
+    "validation_split",
     "ALSRecommender",
     "BPRRecommender",
     "BaseRecommender",

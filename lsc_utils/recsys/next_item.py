@@ -104,6 +104,19 @@ def order_sequences(
     )
 
 
+def collapse_repeats(sequences: pd.DataFrame) -> pd.DataFrame:
+    """Drop a row that repeats the item of the user's previous row (view, cart and pay of one product).
+
+    The next-item question is then "which *other* item comes next"; positions are renumbered from 0.
+    """
+    ordered = _sorted_sequences(sequences, "collapse_repeats")
+    same_user = ordered["user_id"].eq(ordered["user_id"].shift())
+    repeat = same_user & ordered["item_id"].eq(ordered["item_id"].shift())
+    out = ordered.loc[~repeat.to_numpy()].reset_index(drop=True)
+    out["position"] = out.groupby("user_id", sort=False).cumcount().astype(np.int64)
+    return out
+
+
 def _sorted_sequences(sequences: pd.DataFrame, owner: str) -> pd.DataFrame:
     """The sequences frame sorted by user then position (nulls refused)."""
     if not isinstance(sequences, pd.DataFrame):
