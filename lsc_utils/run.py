@@ -96,6 +96,7 @@ class NotebookSpec:
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     requires: dict[str, list[str]] = field(default_factory=dict)
     runs_last: bool = False
+    reads_if_present: list[str] = field(default_factory=list)
 
 
 def read_requirements(path: Path) -> dict[str, list[str]]:
@@ -129,11 +130,17 @@ def discover_notebooks(folder: Path = NOTEBOOK_DIR) -> list[NotebookSpec]:
         match = NOTEBOOK_NAME.match(path.name)
         if match:
             params = papermill.inspect_notebook(str(path))
-            runs_last = bool(
-                (json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("lsc_lab") or {}).get("runs_last")
-            )
+            lab = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("lsc_lab") or {}
             specs.append(
-                NotebookSpec(match.group(1), path.stem, path, dict(params), read_requirements(path), runs_last)
+                NotebookSpec(
+                    match.group(1),
+                    path.stem,
+                    path,
+                    dict(params),
+                    read_requirements(path),
+                    bool(lab.get("runs_last")),
+                    [str(name) for name in lab.get("reads_if_present") or []],
+                )
             )
     return specs
 
@@ -559,6 +566,10 @@ def _execute_all(
     from tqdm.auto import tqdm
 
     _publish(run_dir, manifest)
+    if jobs > 1:
+        # two kernels side by side: an OpenMP model (scikit-learn's gradient boosting) that also starts a
+        # thread per core spins against the other kernel and runs up to 10x slower; results do not change
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     bar = tqdm(total=len(specs), desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
     try:
         with deferred_interrupts():
@@ -579,12 +590,16 @@ def _execute_all(
 def prerequisites(specs: list[NotebookSpec]) -> dict[str, set[str]]:
     """For each notebook of a run, the notebooks of the same run that must finish before it starts.
 
-    A notebook waits for the ones whose outputs it requires (``lsc_lab.requires``); a release gate
-    (``lsc_lab.runs_last``, notebook 10 audits every table of the run) waits for all earlier ones.
+    A notebook waits for the ones whose outputs it requires (``lsc_lab.requires``) or reads when they
+    exist (``lsc_lab.reads_if_present``, e.g. 09 audits 08's targeting list when the run has one); a
+    release gate (``lsc_lab.runs_last``, notebook 10 audits every table of the run) waits for all
+    earlier ones. The order of the results is then that of a one-at-a-time run.
     """
     names = [spec.name for spec in specs]
     return {
-        spec.name: set(names[:i]) if spec.runs_last else set(names[:i]) & set(spec.requires)
+        spec.name: set(names[:i])
+        if spec.runs_last
+        else set(names[:i]) & (set(spec.requires) | set(spec.reads_if_present))
         for i, spec in enumerate(specs)
     }
 

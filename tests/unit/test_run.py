@@ -152,6 +152,7 @@ def test_upstream_contract_names_existing_notebooks() -> None:
 
 
 UPSTREAM_CALL = re.compile(r"""nbtools\.upstream\(\s*RUN_DIR,\s*["']([0-9a-z_]+)["'],\s*["']([a-z_]+)["']\s*\)""")
+OPTIONAL_CALL = re.compile(r"""nbtools\.upstream_path\(\s*RUN_DIR,\s*["']([0-9a-z_]+)["']""")
 
 
 def test_each_notebook_declares_exactly_the_upstream_outputs_it_reads() -> None:
@@ -164,6 +165,9 @@ def test_each_notebook_declares_exactly_the_upstream_outputs_it_reads() -> None:
         for notebook, output in UPSTREAM_CALL.findall(code):
             read.setdefault(notebook, set()).add(output)
         assert read == {nb: set(outs) for nb, outs in spec.requires.items()}, spec.name
+        # outputs read only when present are declared too, so that two jobs never race them (10 runs last)
+        optional = set(OPTIONAL_CALL.findall(code)) - set(spec.requires)
+        assert spec.runs_last or optional == set(spec.reads_if_present), spec.name
         assert "01_data_cleaning/" not in code and "02_user_portraits/" not in code, spec.name
 
 
@@ -368,6 +372,10 @@ def test_prerequisites_are_the_required_notebooks_and_a_release_gate_waits_for_a
         "04_shopping_path_markov": {"01_data_cleaning", "02_user_portraits"},
         "10_privacy_handling": {s.name for s in CONTRACT},
     }
+    # an output read only when present (09 audits 08's targeting list when a campaign ran) is waited for too
+    audit = NotebookSpec("09", "09_fairness_audit", Path("09.ipynb"), {}, {}, False, ["08_precision_targeting"])
+    targeting = _spec("08", "precision_targeting", {"01_data_cleaning": ["clean"]})
+    assert prerequisites([CONTRACT[0], targeting, audit])["09_fairness_audit"] == {"08_precision_targeting"}
     # a required notebook outside the run (its outputs already in the run folder) is not waited for
     assert prerequisites(CONTRACT[3:]) == {"04_shopping_path_markov": set()}
     gates = [s for s in discover_notebooks() if s.runs_last]
