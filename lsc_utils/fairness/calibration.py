@@ -13,7 +13,9 @@ accuracy for them.
   ``lam * relevance - (1 - lam) * max similarity to the items already listed`` (similarity = same
   category); ``lam = 1`` is the relevance order.
 
-Re-ranking loops over users (each a few dozen candidates), never over events.
+:func:`rerank_lists` runs the greedy selection for a chunk of users at once (candidates padded into a
+users x candidates array), never over events; :func:`calibrated_rerank` and :func:`mmr_rerank` re-rank one
+user's candidates and are the reference it reproduces exactly.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 from lsc_utils.checks import require_columns
 
 ALPHA: float = 0.01
+CHUNK_USERS: int = 2000  # users re-ranked together by rerank_lists (bounds its working arrays)
 
 
 def category_mix(table: pd.DataFrame, categories: list[str], weight: str | None = None) -> pd.DataFrame:
@@ -96,10 +99,92 @@ def mmr_rerank(scores: np.ndarray, categories: np.ndarray, k: int, lam: float) -
     return np.asarray(chosen, dtype=int)
 
 
+def _greedy_chunk(
+    relevance: np.ndarray,
+    codes: np.ndarray,
+    valid: np.ndarray,
+    n_picks: np.ndarray,
+    n_cat: int,
+    lam: float,
+    history: np.ndarray | None,
+) -> np.ndarray:
+    """Greedy re-ranking of a chunk of users at once, step by step as in the per-user functions.
+
+    Parameters
+    ----------
+    relevance : numpy.ndarray
+        Relevance of each user's candidates, shape ``(n_users, width)`` (padding anywhere ``valid`` is false).
+    codes : numpy.ndarray
+        Category code of each candidate (column of the history), same shape, integers.
+    valid : numpy.ndarray
+        Which slots hold a candidate, same shape, booleans.
+    n_picks : numpy.ndarray
+        Number of candidates to choose for each user, shape ``(n_users,)``.
+    n_cat : int
+        Number of categories.
+    lam : float
+        Trade-off weight of the method.
+    history : numpy.ndarray or None
+        Category mix of each user's history, shape ``(n_users, n_cat)``: Steck's calibrated re-ranking
+        (:func:`calibrated_rerank`); ``None``: MMR (:func:`mmr_rerank`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Chosen slots in order, shape ``(n_users, max(n_picks))``; ``-1`` after a user's last pick.
+
+    Notes
+    -----
+    Every step evaluates the same expressions as the per-user functions on the same numbers, so the
+    picks are identical: chosen and padded slots get ``-inf`` and ``argmax`` takes the first maximal
+    slot, as it does over the ascending free indices. The calibrated value depends on a candidate only
+    through its relevance and its category, so ``C_KL`` is computed once per (user, category) and
+    gathered for each candidate.
+    """
+    n_users = relevance.shape[0]
+    steps = int(n_picks.max()) if n_users else 0
+    chosen = np.full((n_users, steps), -1, dtype=int)
+    free = valid.copy()
+    users = np.arange(n_users)
+    eye = np.eye(n_cat)
+    counts = np.zeros((n_users, n_cat))
+    total = np.zeros(n_users)
+    listed = np.zeros((n_users, n_cat), dtype=bool)
+    for step in range(steps):
+        active = users[n_picks > step]
+        rel, code = relevance[active], codes[active]
+        if history is not None:
+            trial = counts[active][:, None, :] + eye[None, :, :]  # row c: the list after adding a category-c item
+            q = trial / trial.sum(axis=2, keepdims=True)
+            p = np.repeat(history[active], n_cat, axis=0)
+            kl = calibration_kl(p, q.reshape(-1, n_cat)).reshape(active.size, n_cat)
+            value = (1 - lam) * (total[active][:, None] + rel) - lam * np.take_along_axis(kl, code, axis=1)
+        else:
+            similar = np.take_along_axis(listed[active], code, axis=1).astype(float)
+            value = lam * rel - (1 - lam) * similar
+        value[~free[active]] = -np.inf
+        pick = np.argmax(value, axis=1)
+        chosen[active, step] = pick
+        free[active, pick] = False
+        category = code[np.arange(active.size), pick]
+        if history is not None:
+            counts[active, category] += 1
+            total[active] += rel[np.arange(active.size), pick]
+        else:
+            listed[active, category] = True
+    return chosen
+
+
 def rerank_lists(
     candidates: pd.DataFrame, history: pd.DataFrame, k: int, lam: float, method: str = "calibrated"
 ) -> pd.DataFrame:
     """Re-rank every user's candidates into a top-``k`` list.
+
+    Each user's scores are min-max scaled into relevance (all ones when they are all equal), then
+    re-ranked by :func:`calibrated_rerank` (a user without history falls back to relevance order, MMR
+    with ``lam = 1``) or by :func:`mmr_rerank`. Candidates whose category is not a column of ``history``
+    are dropped. The greedy steps run for :data:`CHUNK_USERS` users at once; the lists equal those of the
+    per-user functions.
 
     Parameters
     ----------
@@ -116,24 +201,52 @@ def rerank_lists(
     Returns
     -------
     pandas.DataFrame
-        ``user_id, item_id, rank`` (1-based).
+        ``user_id, item_id, rank`` (1-based), users in sorted order.
     """
     require_columns(candidates, ["user_id", "item_id", "score", "category"], "candidates", "rerank_lists")
     if method not in ("calibrated", "mmr"):
         raise ValueError(f"The 'method' parameter of rerank_lists must be 'calibrated' or 'mmr'. Got {method!r}.")
     category_index = {c: j for j, c in enumerate(history.columns)}
     known = candidates[candidates["category"].isin(category_index)]
-    rows = []
-    for user, part in known.groupby("user_id", sort=True):
-        scores = part["score"].to_numpy(dtype=float)
-        spread = scores.max() - scores.min()
-        relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
-        if method == "calibrated" and user in history.index:
-            picks = calibrated_rerank(
-                relevance, part["category"].to_numpy(), history.loc[user].to_numpy(), category_index, k, lam
+    user_codes, users = pd.factorize(known["user_id"], sort=True)
+    kept = np.flatnonzero(user_codes >= 0)  # groupby drops missing user ids
+    if kept.size == 0:
+        return pd.DataFrame(columns=["user_id", "item_id", "rank"])
+    order = kept[np.argsort(user_codes[kept], kind="stable")]  # grouped by user, original order within a user
+    group = user_codes[order]
+    sizes = np.bincount(group, minlength=len(users))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    slot = np.arange(order.size) - starts[group]
+    scores = known["score"].to_numpy(dtype=float)[order]
+    codes = np.array([category_index[c] for c in known["category"].to_numpy()[order]], dtype=int)
+    calibrated = users.isin(history.index) if method == "calibrated" else np.zeros(len(users), dtype=bool)
+    mmr_lam = lam if method == "mmr" else 1.0
+    n_cat = len(category_index)
+    picks = np.full((len(users), max(min(k, int(sizes.max())), 0)), -1, dtype=int)
+    for first in range(0, len(users), CHUNK_USERS):
+        last = min(first + CHUNK_USERS, len(users))
+        rows = slice(starts[first], starts[last])
+        local, width = group[rows] - first, int(sizes[first:last].max())
+        valid = np.zeros((last - first, width), dtype=bool)
+        valid[local, slot[rows]] = True
+        dense = np.zeros((last - first, width))
+        dense[local, slot[rows]] = scores[rows]
+        low = np.where(valid, dense, np.inf).min(axis=1)[:, None]
+        spread = np.where(valid, dense, -np.inf).max(axis=1)[:, None] - low
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relevance = np.where(spread > 0, (dense - low) / spread, 1.0)
+        code = np.zeros((last - first, width), dtype=int)
+        code[local, slot[rows]] = codes[rows]
+        n_picks = np.clip(np.minimum(k, sizes[first:last]), 0, None)
+        for steck in (True, False):
+            part = np.flatnonzero(calibrated[first:last] == steck)
+            if part.size == 0:
+                continue
+            mix = history.loc[users[first + part]].to_numpy(dtype=float) if steck else None
+            chosen = _greedy_chunk(
+                relevance[part], code[part], valid[part], n_picks[part], n_cat, lam if steck else mmr_lam, mix
             )
-        else:
-            picks = mmr_rerank(relevance, part["category"].to_numpy(), k, lam if method == "mmr" else 1.0)
-        items = part["item_id"].to_numpy()[picks]
-        rows.append(pd.DataFrame({"user_id": user, "item_id": items, "rank": np.arange(1, items.size + 1)}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["user_id", "item_id", "rank"])
+            picks[first + part, : chosen.shape[1]] = chosen
+    user, rank = np.nonzero(picks >= 0)  # row-major: users in sorted order, ranks ascending
+    positions = order[starts[user] + picks[user, rank]]
+    return pd.DataFrame({"user_id": users[user], "item_id": known["item_id"].to_numpy()[positions], "rank": rank + 1})

@@ -182,3 +182,63 @@ def test_exposure_by_model_separates_a_popularity_list_from_a_personal_one() -> 
         and row["verdict"] == "flag"
         and "streamers by viewers" in row["explanation"]
     )
+
+
+def _rerank_lists_per_user(
+    candidates: pd.DataFrame, history: pd.DataFrame, k: int, lam: float, method: str
+) -> pd.DataFrame:
+    """The former per-user loop of ``rerank_lists``: the reference its batched greedy steps must reproduce."""
+    category_index = {c: j for j, c in enumerate(history.columns)}
+    known = candidates[candidates["category"].isin(category_index)]
+    rows = []
+    for user, part in known.groupby("user_id", sort=True):
+        scores = part["score"].to_numpy(dtype=float)
+        spread = scores.max() - scores.min()
+        relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+        if method == "calibrated" and user in history.index:
+            picks = fairness.calibrated_rerank(
+                relevance, part["category"].to_numpy(), history.loc[user].to_numpy(), category_index, k, lam
+            )
+        else:
+            picks = fairness.mmr_rerank(relevance, part["category"].to_numpy(), k, lam if method == "mmr" else 1.0)
+        items = part["item_id"].to_numpy()[picks]
+        rows.append(pd.DataFrame({"user_id": user, "item_id": items, "rank": np.arange(1, items.size + 1)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["user_id", "item_id", "rank"])
+
+
+def test_rerank_lists_equals_the_per_user_greedy_re_ranking() -> None:
+    rng = np.random.default_rng(9)
+    n_users = 400
+    sizes = rng.integers(1, 31, n_users)
+    sizes[:20] = 1  # single candidate
+    users = np.repeat([f"u{u:03d}" for u in rng.permutation(n_users)], sizes)  # rows not sorted by user
+    n_rows = users.size
+    scores = rng.random(n_rows)
+    tied = rng.random(n_rows) < 0.4
+    scores[tied] = rng.integers(0, 4, tied.sum()) / 4  # ties in scores
+    flat = np.isin(users, [f"u{u:03d}" for u in range(20, 40)])
+    scores[flat] = 0.25  # users whose scores are all equal
+    candidates = pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": [f"i{j}" for j in rng.integers(0, 2000, n_rows)],
+            "score": scores,
+            "category": rng.choice(list("abcdefgxy"), n_rows),  # x, y: not in the history
+        }
+    ).sample(frac=1.0, random_state=3, ignore_index=True)
+    shares = rng.dirichlet(np.full(7, 0.5), n_users)
+    shares[shares < 0.05] = 0.0
+    history = pd.DataFrame(shares / shares.sum(axis=1, keepdims=True), columns=list("abcdefg"))
+    history.index = [f"u{u:03d}" for u in range(n_users)]
+    history = history.drop(index=[f"u{u:03d}" for u in range(0, n_users, 7)])  # users without history
+    for method in ("calibrated", "mmr"):
+        for lam in (0.0, 0.3, 1.0):
+            pd.testing.assert_frame_equal(
+                fairness.rerank_lists(candidates, history, 10, lam, method),
+                _rerank_lists_per_user(candidates, history, 10, lam, method),
+            )
+    none_known = candidates.assign(category="x")
+    pd.testing.assert_frame_equal(
+        fairness.rerank_lists(none_known, history, 10, 0.5),
+        _rerank_lists_per_user(none_known, history, 10, 0.5, "calibrated"),
+    )
