@@ -200,11 +200,8 @@ def _add_identity_commands(sub: argparse._SubParsersAction) -> None:
     integ.set_defaults(func=_cmd_integrate)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of all subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m lsc_utils", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_run_command(sub: argparse._SubParsersAction) -> None:
+    """The ``run`` subcommand: execute the notebooks and write the report."""
     run = sub.add_parser("run", help="execute the notebooks and write the report")
     run.add_argument("--config", default=None, help="run config YAML (default configs/default.yaml)")
     run.add_argument("--data", default=None, help="canonical dataset folder (overrides the config's 'data')")
@@ -232,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the collection's)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m lsc_utils", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_run_command(sub)
 
     lst = sub.add_parser("list", help="list the notebooks and their parameters")
     lst.set_defaults(func=_cmd_list)
