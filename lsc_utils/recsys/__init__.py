@@ -124,6 +124,7 @@ from lsc_utils.recsys.next_item import (
     next_item_ranks,
     order_sequences,
     rank_targets,
+    recent_popularity_ranks,
 )
 from lsc_utils.recsys.protocols import (
     EVENT_WEIGHT_SCHEMES,
@@ -170,6 +171,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "collapse_repeats",
+    "recent_popularity_ranks",
     "mean_sd",
     "seeded_metrics",
     "training_curves",

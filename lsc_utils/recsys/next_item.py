@@ -36,7 +36,7 @@ from lsc_utils.checks import check_choice as _check_choice
 from lsc_utils.checks import check_int as _check_int
 from lsc_utils.checks import require_columns as _require_columns
 from lsc_utils.constants import SEED
-from lsc_utils.recsys._common import RECOMMENDATION_COLUMNS, _to_days
+from lsc_utils.recsys._common import RECOMMENDATION_COLUMNS, _check_float, _to_days
 from lsc_utils.recsys._topk import _batches, _empty_recommendations, select_top_k
 from lsc_utils.recsys.interactions import Interactions
 from lsc_utils.recsys.models import BaseRecommender
@@ -228,6 +228,55 @@ def next_item_ndcg_at_k(ranks: np.ndarray, k: int = 10) -> float:
     ranks = np.asarray(ranks, dtype=np.float64)
     gains = np.where(ranks <= k, 1.0 / np.log2(1.0 + np.minimum(ranks, k)), 0.0)
     return float(np.mean(gains)) if len(ranks) else float("nan")
+
+
+def recent_popularity_ranks(
+    history: pd.DataFrame, targets: pd.DataFrame, window_days: float = 1 / 24, block: int = 1024
+) -> np.ndarray:
+    """Ranks of the targets under "popularity of the hour": items by their rows in the window before each target.
+
+    The live-room baseline of Rappaz et al. (2021): what everybody watched in the last hour, at the
+    moment of the choice. Ties (e.g. items nobody chose in the window) are broken by the items' rows in
+    the whole ``history``, then by item id, the order of :func:`rank_targets`. The user's own history
+    is not excluded (repeat consumption).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``item_id, ts`` rows known before the targets, e.g. ``split.train_validation`` of
+        :func:`leave_last_out_split` (every user's rows but the targets).
+    targets : pandas.DataFrame
+        ``item_id, ts`` rows to rank, e.g. ``split.test``.
+    window_days : float, default 1/24
+        Length of the window, in days (timestamps) or in the unit of numeric times.
+    block : int, default 1024
+        Targets scored at once (memory: ``block x items`` counts).
+
+    Returns
+    -------
+    numpy.ndarray
+        1-based ranks in the order of ``targets`` (inf for items absent from ``history``).
+    """
+    _require_columns(history, ["item_id", "ts"], "history")
+    _require_columns(targets, ["item_id", "ts"], "targets")
+    window = _check_float(window_days, "window_days", "recent_popularity_ranks", 0.0, np.inf, low_open=True)
+    block = _check_int(block, "block", "recent_popularity_ranks")
+    items = pd.Index(pd.unique(history["item_id"]), name="item_id").sort_values()
+    codes = items.get_indexer(pd.Index(history["item_id"]))
+    times = _to_days(history["ts"])
+    # one sorted key per row: item code, then time (offset so that every item's times stay in its own band)
+    low, span = float(np.nanmin(times)), float(np.nanmax(times) - np.nanmin(times)) + 2 * window + 1.0
+    keys = np.sort(codes * span + (times - low + window))
+    overall = np.bincount(codes, minlength=len(items)).astype(np.float64)
+    tie_break = overall / (overall.max() + 1.0)  # in [0, 1): never outweighs one row in the window
+    target_times = _to_days(targets["ts"]) - low + window
+    columns = items.get_indexer(pd.Index(targets["item_id"]))
+    ranks = np.empty(len(targets))
+    for start in range(0, len(targets), block):
+        at = target_times[start : start + block, None] + np.arange(len(items))[None, :] * span
+        counts = np.searchsorted(keys, at, side="left") - np.searchsorted(keys, at - window, side="left")
+        ranks[start : start + block] = rank_targets(counts + tie_break[None, :], columns[start : start + block])
+    return ranks
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ def test_deep_models_are_compared_with_tuned_baselines(small_run: Path, sim_metr
     rooms = {row["model"]: row for row in sim_metrics["deep_next_streamer"]}
     assert rooms["sasrec"]["hit_rate"] > rooms["popularity"]["hit_rate"] + 0.1
     assert rooms["repeat_last"]["hit_rate"] > rooms["popularity"]["hit_rate"]  # repeat consumption, planted
+    assert set(rooms) == {"popularity", "popularity of the hour", "repeat_aware", "repeat_last", "sasrec"}
+    assert rooms["popularity of the hour"]["hit_rate"] > rooms["popularity"]["hit_rate"]  # what is live now
     curves = pd.read_csv(_tables(small_run) / "deep_training_curves.csv")
     assert set(curves["model"]) == {"Mult-VAE (products)", "SASRec (next item)", "SASRec (next streamer)"}
     kept = curves[curves["best"]].groupby(["model", "run"])

@@ -256,3 +256,37 @@ def test_sasrec_conventions_history_and_determinism() -> None:
     assert not any(i in history[u] for u, i in first[["user_id", "item_id"]].to_numpy())
     with pytest.raises(ValueError, match="'n_heads'"):
         rs.SASRecRecommender(hidden=16, n_heads=3).fit(seqs)
+
+
+def test_collapse_repeats_merges_consecutive_rows_of_one_item_only() -> None:
+    frame = pd.DataFrame(
+        {"user_id": ["u"] * 5 + ["v"], "item_id": ["a", "a", "b", "a", "a", "a"], "position": range(6)}
+    )
+    out = rs.collapse_repeats(frame)
+    assert out["item_id"].tolist() == ["a", "b", "a", "a"] and out["user_id"].tolist() == ["u", "u", "u", "v"]
+    assert out["position"].tolist() == [0, 1, 2, 0]
+
+
+def test_popularity_of_the_hour_ranks_by_the_window_then_by_all_rows() -> None:
+    at = pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    history = pd.DataFrame(
+        {
+            "item_id": ["a"] * 5 + ["b", "b", "c", "d"],
+            "ts": [at - pd.Timedelta(hours=10)] * 5
+            + [at - pd.Timedelta(minutes=30), at - pd.Timedelta(minutes=10), at - pd.Timedelta(hours=2), at],
+        }
+    )
+    targets = pd.DataFrame({"item_id": ["b", "a", "c", "d", "z"], "ts": [at] * 5})
+    # b: 2 rows in the hour before; then by all rows: a (5), then c and d (1 each, c first by id); d's row at
+    # the target's own time is not before it; z was never seen
+    assert rs.recent_popularity_ranks(history, targets).tolist() == [1.0, 2.0, 3.0, 4.0, np.inf]
+    rng = np.random.default_rng(0)
+    history = pd.DataFrame({"item_id": rng.integers(0, 40, 3000), "ts": rng.uniform(0, 10, 3000)})
+    targets = pd.DataFrame({"item_id": rng.integers(0, 40, 200), "ts": rng.uniform(0, 10, 200)})
+    ranks = rs.recent_popularity_ranks(history, targets, window_days=0.5, block=64)
+    items = np.sort(history["item_id"].unique())
+    overall = history["item_id"].value_counts().reindex(items).to_numpy()
+    for rank, (item, ts) in zip(ranks, targets.itertuples(index=False), strict=True):  # brute force, one target
+        inside = history[(history["ts"] >= ts - 0.5) & (history["ts"] < ts)]
+        score = inside["item_id"].value_counts().reindex(items, fill_value=0).to_numpy() + overall / (overall.max() + 1)
+        assert rank == ni.rank_targets(score[None, :], np.searchsorted(items, [item]))[0]
