@@ -290,3 +290,28 @@ def test_popularity_of_the_hour_ranks_by_the_window_then_by_all_rows() -> None:
         inside = history[(history["ts"] >= ts - 0.5) & (history["ts"] < ts)]
         score = inside["item_id"].value_counts().reindex(items, fill_value=0).to_numpy() + overall / (overall.max() + 1)
         assert rank == ni.rank_targets(score[None, :], np.searchsorted(items, [item]))[0]
+
+
+def test_sasrec_learns_a_rule_planted_in_the_simulators_sessions(tmp_path) -> None:
+    """Item B follows every A in simulated shoppers' item sequences: SASRec puts B first after A (HR@1 > 0.9)."""
+    from lsc_utils.simulate import simulate
+
+    data = simulate(tmp_path / "sim", n_users=300, n_days=14, seed=5, dirty=False, progress=False)
+    events = pd.read_parquet(data / "events.parquet", columns=["user_id", "item_id", "ts", "event_type"])
+    rows = events[events["event_type"].isin(["view_item", "add_to_cart", "pay"]) & events["item_id"].notna()]
+    rows = rows.assign(ts=pd.to_datetime(rows["ts"], utc=True, format="ISO8601"))  # raw log: text times
+    seqs = rs.collapse_repeats(rs.order_sequences(rows, random_state=0))
+    counts = seqs["item_id"].value_counts()
+    a, b = counts.index[0], counts.index[1]  # the two most frequent items: A, and B planted after each A
+    seqs = seqs[seqs["item_id"] != b]
+    after_a = seqs[seqs["item_id"] == a].assign(item_id=b, position=lambda t: t["position"] + 0.5)
+    planted = pd.concat([seqs, after_a]).sort_values(["user_id", "position"], kind="stable")
+    planted = planted.assign(position=planted.groupby("user_id").cumcount())
+    model = rs.SASRecRecommender(hidden=32, n_blocks=1, max_len=20, epochs=15, patience=None, random_state=0)
+    model.fit(planted[["user_id", "item_id", "position"]])
+    ends_in_a = {
+        f"h{j}": [*seqs.loc[seqs["user_id"] == user, "item_id"].head(4), a]
+        for j, user in enumerate(seqs["user_id"].unique()[:100])
+    }
+    top = model.recommend_next(k=1, exclude_history=False, histories=ends_in_a)
+    assert (top["item_id"] == b).mean() > 0.9, (a, b, (top["item_id"] == b).mean())
