@@ -77,8 +77,13 @@ class RunInterrupted(Exception):
     """The run was interrupted (Ctrl-C): the manifest says so; exit status 130."""
 
 
-DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
-"""Notebooks run at once by ``python -m lsc_utils run`` (``--jobs``): two on a machine with two cores or more."""
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under ``taskset`` or a container's cpuset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+DEFAULT_JOBS = max(1, min(2, _usable_cores()))
+"""Notebooks run at once by ``python -m lsc_utils run`` (``--jobs``): two where two cores or more are usable."""
 
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 """The kernel application's own log (on every start "running over TCP without encryption", on every
