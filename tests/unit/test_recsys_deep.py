@@ -315,3 +315,41 @@ def test_sasrec_learns_a_rule_planted_in_the_simulators_sessions(tmp_path) -> No
     }
     top = model.recommend_next(k=1, exclude_history=False, histories=ends_in_a)
     assert (top["item_id"] == b).mean() > 0.9, (a, b, (top["item_id"] == b).mean())
+
+
+_FIT_AND_HASH = """
+import hashlib, sys
+import numpy as np, pandas as pd
+from lsc_utils import recsys as rs
+rng = np.random.default_rng(0)
+rows = [(f"u{u}", f"i{rng.integers(0, 60)}", p) for u in range(80) for p in range(int(rng.integers(4, 16)))]
+model = rs.SASRecRecommender(hidden=16, n_blocks=1, max_len=8, epochs=2, random_state=0)
+model.fit(pd.DataFrame(rows, columns=["user_id", "item_id", "position"]))
+import jax
+leaves = jax.tree_util.tree_leaves(model.params_)
+print(hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in leaves)).hexdigest())
+"""
+
+
+def test_deep_models_give_the_same_weights_on_one_core_and_on_all() -> None:
+    """XLA sizes its thread pool by the usable cores; the package starts it with one, so weights match anywhere."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2 or shutil.which("taskset") is None:
+        pytest.skip("needs two usable cores and taskset")
+    env = {k: v for k, v in os.environ.items() if k != "LSC_JAX_ALL_CORES"}
+
+    def fit(*prefix: str) -> str:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", _FIT_AND_HASH], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    assert fit("taskset", "-c", str(cores[0])) == fit()
