@@ -263,13 +263,16 @@ def recent_popularity_ranks(
     block = _check_int(block, "block", "recent_popularity_ranks")
     items = pd.Index(pd.unique(history["item_id"]), name="item_id").sort_values()
     codes = items.get_indexer(pd.Index(history["item_id"]))
-    times = _to_days(history["ts"])
-    # one sorted key per row: item code, then time (offset so that every item's times stay in its own band)
-    low, span = float(np.nanmin(times)), float(np.nanmax(times) - np.nanmin(times)) + 2 * window + 1.0
+    times, target_days = _to_days(history["ts"]), _to_days(targets["ts"])
+    # one sorted key per row: item code, then time. Each item owns a band of the key line as wide as all the
+    # times (history and targets) plus the window on both sides, so no window reaches another item's rows.
+    every = np.concatenate([times, target_days])
+    low = float(np.nanmin(every))
+    span = float(np.nanmax(every)) - low + 2 * window + 1.0
     keys = np.sort(codes * span + (times - low + window))
     overall = np.bincount(codes, minlength=len(items)).astype(np.float64)
     tie_break = overall / (overall.max() + 1.0)  # in [0, 1): never outweighs one row in the window
-    target_times = _to_days(targets["ts"]) - low + window
+    target_times = target_days - low + window
     columns = items.get_indexer(pd.Index(targets["item_id"]))
     ranks = np.empty(len(targets))
     for start in range(0, len(targets), block):

@@ -353,3 +353,14 @@ def test_deep_models_give_the_same_weights_on_one_core_and_on_all() -> None:
         return done.stdout.strip()
 
     assert fit("taskset", "-c", str(cores[0])) == fit()
+
+
+def test_popularity_of_the_hour_never_counts_another_items_rows() -> None:
+    """Targets long before or after every history row see an empty window, not a neighbouring item's rows."""
+    history = pd.DataFrame({"item_id": ["a", "b", "b"], "ts": [5.0, 5.0, 5.2]})
+    targets = pd.DataFrame({"item_id": ["a", "a", "a", "a"], "ts": [0.0, 5.1, 8.5, 30.0]})
+    # at 5.1 with a 1-day window: a 1 row, b 1 row -> tie, broken by all rows (b 2): a second; at 8.5 and
+    # later nobody chose anything in the window (keys packed without the targets' times put b's rows there)
+    assert rs.recent_popularity_ranks(history, targets, window_days=1.0).tolist() == [2.0, 2.0, 2.0, 2.0]
+    targets = pd.DataFrame({"item_id": ["a"], "ts": [5.25]})  # b 2 rows in the window, a 1
+    assert rs.recent_popularity_ranks(history, targets, window_days=1.0).tolist() == [2.0]
