@@ -218,7 +218,7 @@ def rerank_lists(
     starts = np.concatenate([[0], np.cumsum(sizes)])
     slot = np.arange(order.size) - starts[group]
     scores = known["score"].to_numpy(dtype=float)[order]
-    codes = np.array([category_index[c] for c in known["category"].to_numpy()[order]], dtype=int)
+    codes = pd.Index(history.columns).get_indexer(known["category"].to_numpy()[order])
     calibrated = users.isin(history.index) if method == "calibrated" else np.zeros(len(users), dtype=bool)
     mmr_lam = lam if method == "mmr" else 1.0
     n_cat = len(category_index)

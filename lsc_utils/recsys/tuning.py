@@ -49,6 +49,12 @@ def validation_split(
     return Interactions(kept, train.user_index, train.item_index), validation
 
 
+def _grid_search(grid: Sequence[Any], score: Callable[[Any], float]) -> tuple[Any, pd.DataFrame]:
+    """The first grid value with the best score, and the ``value, validation_ndcg`` table of all of them."""
+    scores = [score(value) for value in grid]
+    return grid[int(np.argmax(scores))], pd.DataFrame({"value": list(grid), "validation_ndcg": scores})
+
+
 def _ndcg(model: Any, train: Interactions, test: pd.DataFrame, k: int) -> float:
     recs = model.fit(train).recommend(train.user_index, k=k)
     return float(evaluate(recs, test, k, train=train)["ndcg"])
@@ -85,9 +91,7 @@ def tune_on_validation(
         ``value, validation_ndcg`` per grid value.
     """
     kept, validation = validation_split(train, fraction, random_state)
-    scores = [_ndcg(make_model(value), kept, validation, k) for value in grid]
-    table = pd.DataFrame({"value": list(grid), "validation_ndcg": scores})
-    return grid[int(np.argmax(scores))], table
+    return _grid_search(grid, lambda value: _ndcg(make_model(value), kept, validation, k))
 
 
 def seeded_metrics(
@@ -164,14 +168,11 @@ def tune_next_item(
 
     Returns
     -------
-    best : object
-        The chosen grid value.
-    table : pandas.DataFrame
-        ``value, validation_ndcg`` per grid value.
+    best, table
+        As :func:`tune_on_validation`.
     """
-    scores = [
-        float(evaluate_next_item({"model": make_model(value).fit(train)}, validation, k)["ndcg"].iloc[0])
-        for value in grid
-    ]
-    table = pd.DataFrame({"value": list(grid), "validation_ndcg": scores})
-    return grid[int(np.argmax(scores))], table
+
+    def ndcg(value: Any) -> float:
+        return float(evaluate_next_item({"model": make_model(value).fit(train)}, validation, k)["ndcg"].iloc[0])
+
+    return _grid_search(grid, ndcg)
