@@ -147,6 +147,9 @@ from lsc_utils.recsys.splits import (
     temporal_split,
 )
 from lsc_utils.recsys.tuning import (
+    Candidate,
+    TunedComparison,
+    compare_tuned,
     mean_sd,
     seeded_metrics,
     training_curves,
@@ -172,6 +175,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "collapse_repeats",
     "recent_popularity_ranks",
+    "Candidate",
+    "TunedComparison",
+    "compare_tuned",
     "mean_sd",
     "seeded_metrics",
     "training_curves",

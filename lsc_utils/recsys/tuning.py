@@ -9,12 +9,14 @@ its spread is shown next to its mean.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from tqdm import tqdm
 
 from lsc_utils.constants import SEED
 from lsc_utils.evaluation import evaluate
@@ -126,6 +128,109 @@ def mean_sd(metrics: pd.DataFrame, model: str) -> dict[str, Any]:
         row[name] = float(metrics[name].mean())
         row[f"{name}_sd"] = float(metrics[name].std(ddof=1)) if len(metrics) > 1 else 0.0
     return row
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to tune on the validation split and then fit once per seed (:func:`compare_tuned`).
+
+    Attributes
+    ----------
+    name : str
+        Row label of the comparison.
+    parameter : str
+        Label of the tuned parameter (e.g. ``"λ"``).
+    grid : sequence
+        Values tried, in order (ties keep the first).
+    make : callable
+        ``(value, seed) -> unfitted recommender``.
+    seeds : sequence of int
+        Seeds of the final fits (one for a deterministic model).
+    """
+
+    name: str
+    parameter: str
+    grid: Sequence[Any]
+    make: Callable[[Any, int], BaseEstimator]
+    seeds: Sequence[int]
+
+
+@dataclass(frozen=True)
+class TunedComparison:
+    """Result of :func:`compare_tuned`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: :func:`mean_sd` over its seeds and ``tuned`` (``"λ = 200"``; empty for a baseline).
+    tuning : pandas.DataFrame
+        ``model, parameter, value, validation_ndcg``: every grid value of every candidate.
+    runs : pandas.DataFrame
+        :data:`ACCURACY` of every fit, with ``seed`` and ``model``.
+    fitted : dict
+        Model name -> the fitted models, in seed order (training histories).
+    """
+
+    table: pd.DataFrame
+    tuning: pd.DataFrame
+    runs: pd.DataFrame
+    fitted: dict[str, list[BaseEstimator]] = field(default_factory=dict)
+
+
+def compare_tuned(
+    candidates: Sequence[Candidate],
+    train: Interactions,
+    test: pd.DataFrame,
+    k: int = 10,
+    baselines: Mapping[str, BaseEstimator] | None = None,
+    random_state: int = SEED,
+    progress: bool = False,
+) -> TunedComparison:
+    """Tune each candidate on the same validation split of ``train``, then evaluate it on ``test`` per seed.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Models to tune (each on the validation split carved with ``random_state``, fitted with seed
+        ``random_state`` while tuning) and then fit once per seed with the chosen value.
+    train : Interactions
+    test : pandas.DataFrame
+        ``user_id, item_id`` pairs held out (never used while tuning).
+    k : int, default 10
+    baselines : mapping name -> unfitted recommender, optional
+        Models with nothing to tune (e.g. popularity), fitted once; their rows come first.
+    random_state : int
+    progress : bool, default False
+        A tqdm bar over the candidates.
+
+    Returns
+    -------
+    TunedComparison
+    """
+    rows, runs, tuning, fitted = [], [], [], {}
+    for name, model in (baselines or {}).items():
+        metrics, models = seeded_metrics(lambda seed, model=model: model, [random_state], train, test, k)
+        rows.append({**mean_sd(metrics, name), "tuned": ""})
+        runs.append(metrics.assign(model=name))
+        fitted[name] = models
+    for cand in tqdm(candidates, desc="models", disable=not progress):
+        best, table = tune_on_validation(
+            lambda value, cand=cand: cand.make(value, random_state), cand.grid, train, k, random_state=random_state
+        )
+        tuning.append(table.assign(model=cand.name, parameter=cand.parameter))
+        metrics, models = seeded_metrics(
+            lambda seed, cand=cand, best=best: cand.make(best, seed), cand.seeds, train, test, k
+        )
+        rows.append({**mean_sd(metrics, cand.name), "tuned": f"{cand.parameter} = {best:g}"})
+        runs.append(metrics.assign(model=cand.name))
+        fitted[cand.name] = models
+    columns = ["model", "parameter", "value", "validation_ndcg"]
+    return TunedComparison(
+        table=pd.DataFrame(rows),
+        tuning=pd.concat(tuning, ignore_index=True)[columns] if tuning else pd.DataFrame(columns=columns),
+        runs=pd.concat(runs, ignore_index=True),
+        fitted=fitted,
+    )
 
 
 def training_curves(models: Mapping[str, Sequence[Any]]) -> pd.DataFrame:

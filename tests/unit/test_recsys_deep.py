@@ -364,3 +364,26 @@ def test_popularity_of_the_hour_never_counts_another_items_rows() -> None:
     assert rs.recent_popularity_ranks(history, targets, window_days=1.0).tolist() == [2.0, 2.0, 2.0, 2.0]
     targets = pd.DataFrame({"item_id": ["a"], "ts": [5.25]})  # b 2 rows in the window, a 1
     assert rs.recent_popularity_ranks(history, targets, window_days=1.0).tolist() == [2.0]
+
+
+def test_compare_tuned_tunes_on_validation_then_fits_each_seed() -> None:
+    rng = np.random.default_rng(3)
+    pairs = pd.DataFrame({"user_id": rng.integers(0, 120, 3000), "item_id": rng.integers(0, 40, 3000)})
+    pairs = pairs.drop_duplicates().assign(user_id=lambda t: "u" + t["user_id"].astype(str))
+    test = pairs.sample(frac=0.2, random_state=0)
+    train = rs.interactions_from_frame(pairs.drop(test.index))
+    als = rs.Candidate(
+        "als", "reg", [0.1, 10.0], lambda v, s: rs.ALSRecommender(4, v, iterations=3, random_state=s), [1, 2]
+    )
+    ease = rs.Candidate("ease", "λ", [1.0, 100.0], lambda v, s: rs.EASERecommender(l2=v), [0])
+    out = rs.compare_tuned([ease, als], train, test, 5, baselines={"popularity": rs.PopularityRecommender()})
+    assert out.table["model"].tolist() == ["popularity", "ease", "als"]
+    assert out.table["seeds"].tolist() == [1, 1, 2] and [len(m) for m in out.fitted.values()] == [1, 1, 2]
+    for name, part in out.tuning.groupby("model"):
+        best = part.loc[part["validation_ndcg"].idxmax()]
+        assert out.table.set_index("model").loc[name, "tuned"] == f"{best['parameter']} = {best['value']:g}"
+        _, alone = rs.tune_on_validation(
+            lambda v, c={"ease": ease, "als": als}[name]: c.make(v, 42), part["value"].tolist(), train, 5
+        )
+        assert alone["validation_ndcg"].tolist() == part["validation_ndcg"].tolist()
+    assert len(out.runs) == 4 and set(out.runs["model"]) == {"popularity", "ease", "als"}
