@@ -6,7 +6,9 @@ Spark SQL and runs it on a ``SparkSession`` (``local[*]``, a cluster's master UR
 through ``SPARK_REMOTE``), reading and writing Parquet wherever Spark can reach. A few DuckDB
 functions have no sqlglot mapping; :func:`to_spark_sql` rewrites them (``epoch_us`` → ``unix_micros``,
 ``try_strptime`` → ``try_to_timestamp`` per format, ``to_timestamp(seconds)`` →
-``timestamp_micros``) and guards text-to-timestamp casts with :data:`ISO_TIMESTAMP_PREFIX`, since Spark
+``timestamp_micros``, ``timezone`` → ``from_utc_timestamp`` / ``to_utc_timestamp``, the top-n
+``max(x, n)`` → a sorted ``collect_list``, ``HUGEINT`` → ``DECIMAL(38, 0)``, ``AS MATERIALIZED`` dropped, and ``isodow``, which
+sqlglot maps wrongly) and guards text-to-timestamp casts with :data:`ISO_TIMESTAMP_PREFIX`, since Spark
 reads more texts as dates than DuckDB does (``'2026'``, ``'2026-03-01T10'``, ``'yesterday'``).
 
 Both engines expose the same small surface: run a statement, fetch a row or a small pandas result,
@@ -72,6 +74,9 @@ class SqlEngine(Protocol):
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         """A small pandas table (a mapping, a parameter table) as view ``name``."""
 
+    def column_types(self, name: str) -> dict[str, str]:
+        """Column → DuckDB type name of table or view ``name``."""
+
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         """Table ``name`` (``user_id``, ``pseudonym``) of the distinct non-null ``column`` of ``source``."""
 
@@ -119,6 +124,9 @@ class DuckDBEngine:
 
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(name, frame)
+
+    def column_types(self, name: str) -> dict[str, str]:
+        return {column: str(kind) for column, kind, *_ in self.con.execute(f"DESCRIBE {name}").fetchall()}
 
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         users = self.con.execute(f"SELECT DISTINCT {column} FROM {source} WHERE {column} IS NOT NULL").df()[column]
@@ -189,28 +197,53 @@ def to_spark_sql(sql: str) -> str:
                 for p in patterns
             ]
             return exp.func("coalesce", *tries)
-        if isinstance(node, exp.UnixToTime):
+        if isinstance(node, exp.UnixToTime) and node.args.get("scale") is None:  # seconds (make_timestamp: micros)
             micros = exp.cast(
                 exp.func("round", exp.Mul(this=node.this.copy(), expression=exp.Literal.number(1_000_000))), "BIGINT"
             )
             return exp.func("timestamp_micros", micros)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
+            return _spark_timezone(*node.expressions)
+        if isinstance(node, exp.Max) and node.args.get("count") is not None:  # DuckDB's top-n list, descending
+            collected = exp.func("sort_array", exp.func("collect_list", node.this.copy()), exp.false())
+            return exp.func("slice", collected, exp.Literal.number(1), node.args["count"].copy())
+        if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:  # a DuckDB planner hint
+            out = node.copy()
+            out.set("materialized", None)
+            return out
+        if isinstance(node, exp.DayOfWeekIso):  # sqlglot writes (dayofweek % 7) + 1, which is off by two
+            return exp.Add(this=exp.func("weekday", node.this.copy()), expression=exp.Literal.number(1))
+        if isinstance(node, exp.DataType) and node.is_type("int128"):
+            return exp.DataType.build("DECIMAL(38, 0)")
         if isinstance(node, exp.TryCast) and node.to.is_type("timestamp", "timestamptz"):
             guard = exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(ISO_TIMESTAMP_PREFIX))
             return exp.Case(ifs=[exp.If(this=guard, true=node.copy())])
         return node
 
     tree = sqlglot.parse_one(sql, read="duckdb")
-    done: set[int] = set()
-
-    def once(node: exp.Expression) -> exp.Expression:  # the guard keeps its own TRY_CAST untouched
-        if id(node) in done:
-            return node
+    for node in reversed(list(tree.walk(bfs=False))):  # children first, so nested calls are rewritten too
         out = rewrite(node)
         if out is not node:
-            done.update(id(child) for child in out.walk())
-        return out
+            if node is tree:
+                tree = out
+            else:
+                node.replace(out)
+    return tree.sql(dialect="spark")
 
-    return tree.transform(once).sql(dialect="spark")
+
+def _spark_timezone(zone: Any, value: Any) -> Any:
+    """DuckDB's ``timezone(zone, value)`` on Spark (session time zone UTC).
+
+    On a ``TIMESTAMPTZ`` DuckDB gives the wall-clock time in ``zone`` (Spark ``from_utc_timestamp``); on a
+    naive timestamp (written ``CAST(x AS TIMESTAMP)``) it reads it as wall-clock time in ``zone`` (Spark
+    ``to_utc_timestamp``, or a plain cast to Spark's session-zone timestamp for UTC).
+    """
+    from sqlglot import exp
+
+    naive = isinstance(value, exp.Cast) and value.to.is_type("timestamp", "timestampntz")
+    if naive and zone.is_string and zone.name.upper() == "UTC":
+        return exp.cast(value.this.copy(), exp.DataType.build("TIMESTAMP", dialect="spark"))
+    return exp.func("to_utc_timestamp" if naive else "from_utc_timestamp", value.copy(), zone.copy())
 
 
 SPARK_CONFIG: dict[str, str] = {
@@ -316,7 +349,13 @@ class SparkEngine:
         return tuple(self._sql(sql).first())
 
     def df(self, sql: str) -> pd.DataFrame:
-        return self._sql(sql).toPandas()
+        """The result as pandas; Spark's session-zone (UTC) timestamps come back UTC-aware, as DuckDB's do."""
+        frame = self._sql(sql)
+        out = frame.toPandas()
+        for field in frame.schema.fields:
+            if field.dataType.simpleString() == "timestamp":
+                out[field.name] = pd.to_datetime(out[field.name]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        return out
 
     def materialize(self, name: str, sql: str) -> None:
         frame = self._sql(sql).persist()
@@ -345,11 +384,18 @@ class SparkEngine:
         return types
 
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """Through Arrow, so missing values stay NULL (Spark reads a pandas text NA as the string 'nan')."""
         if len(frame):
-            self.session.createDataFrame(frame).createOrReplaceTempView(name)
+            import pyarrow as pa
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self.session.createDataFrame(table).createOrReplaceTempView(name)
         else:  # Spark cannot infer types from no rows: an empty frame's columns are text
             schema = ", ".join(f"`{column}` string" for column in frame.columns)
             self.session.createDataFrame([], schema).createOrReplaceTempView(name)
+
+    def column_types(self, name: str) -> dict[str, str]:
+        return {f.name: _duckdb_type(f.dataType.simpleString()) for f in self.session.table(name).schema.fields}
 
     def pseudonym_table(self, name: str, source: str, column: str, key: bytes, prefix: str = PSEUDONYM_PREFIX) -> None:
         def hashed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from lsc_utils.checks import DatasetError, missing_columns_error
 from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.io import existing_table, parquet_relation
+from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, as_engine, spark_session
 
 TableInput = pd.DataFrame | str | Path
 """A canonical table as a pandas DataFrame, a Parquet file, or a canonical dataset folder."""
@@ -93,7 +94,33 @@ def live_connection() -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _source_view(con: duckdb.DuckDBPyConnection, source: TableInput, table: str, owner: str) -> tuple[str, str]:
+@contextmanager
+def live_engine(engine: str, owner: str) -> Iterator[SqlEngine]:
+    """The engine of the row-scale live-room SQL: DuckDB (:func:`live_connection`) or Spark.
+
+    Spark runs the same statements transpiled (:func:`lsc_utils.sqlengine.spark_session`) and reads
+    the events where they lie; its cached tables are released on exit, the session stays.
+    """
+    if engine not in ENGINES:
+        raise ValueError(
+            f"The 'engine' parameter of {owner} must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
+        )
+    if engine == "duckdb":
+        with live_connection() as con:
+            yield DuckDBEngine(con)
+        return
+    spark = SparkEngine(spark_session())
+    try:
+        yield spark
+    finally:
+        spark.close()
+
+
+Connection = duckdb.DuckDBPyConnection | SqlEngine
+"""A DuckDB connection or an engine of :mod:`lsc_utils.sqlengine`."""
+
+
+def _source_view(engine: SqlEngine, source: TableInput, table: str, owner: str) -> tuple[str, str]:
     """Register ``source`` as the raw view ``_raw_<table>`` (with a ``_row`` order column); return (view, label)."""
     raw = f"_raw_{table}"
     if isinstance(source, pd.DataFrame):
@@ -102,14 +129,19 @@ def _source_view(con: duckdb.DuckDBPyConnection, source: TableInput, table: str,
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DatasetError(f"{table}: a column has values of mixed types that cannot be read ({exc}).") from None
         arrow = arrow.append_column("_row", pa.array(np.arange(len(source), dtype=np.int64)))
-        con.register(raw, arrow)
+        if isinstance(engine, DuckDBEngine):
+            engine.con.register(raw, arrow)
+        else:
+            engine.register_frame(raw, arrow.to_pandas())
         return raw, table
     if isinstance(source, str | Path):
         file = existing_table(source, table)
-        reader = parquet_relation(file)
+        if not isinstance(engine, DuckDBEngine):
+            engine.parquet_view(raw, file, "_row")
+            return raw, file.name
         try:
-            con.execute(
-                f"CREATE VIEW {raw} AS SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM {reader}"
+            engine.view(
+                raw, f"SELECT * EXCLUDE (file_row_number), file_row_number AS _row FROM {parquet_relation(file)}"
             )
         except duckdb.Error as exc:
             raise DatasetError(f"{file}: not a readable Parquet file ({exc}).") from None
@@ -121,10 +153,10 @@ def _source_view(con: duckdb.DuckDBPyConnection, source: TableInput, table: str,
 
 
 def _checked_types(
-    con: duckdb.DuckDBPyConnection, raw: str, label: str, columns: Sequence[str], ts_columns: Sequence[str], owner: str
+    engine: SqlEngine, raw: str, label: str, columns: Sequence[str], ts_columns: Sequence[str], owner: str
 ) -> dict[str, str]:
     """Column types of a raw view; raise a one-line DatasetError on a missing column, a non-timestamp or no rows."""
-    types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+    types = engine.column_types(raw)
     missing = [c for c in columns if c not in types]
     if missing:
         raise missing_columns_error(label, missing, [c for c in types if c != "_row"], owner)
@@ -134,7 +166,7 @@ def _checked_types(
                 f"{label}: column '{column}' must hold timestamps (canonical dtype datetime64[us, UTC]); "
                 f"got {types[column]} instead."
             )
-    if con.execute(f"SELECT COUNT(*) FROM {raw}").fetchone()[0] == 0:
+    if engine.fetchone(f"SELECT COUNT(*) FROM {raw}")[0] == 0:
         raise DatasetError(f"{label}: the table is empty (no rows); {owner} needs at least one row.")
     return types
 
@@ -146,41 +178,44 @@ def _utc(column: str, sql_type: str) -> str:
     return f"timezone('UTC', CAST({column} AS TIMESTAMP))"
 
 
-def register_events(con: duckdb.DuckDBPyConnection, events: TableInput, owner: str) -> None:
+def register_events(con: Connection, events: TableInput, owner: str) -> None:
     """Create the view ``ev``: room events with user, room and timestamp (rows missing any are ignored).
 
     Columns: ``user_id, room_id, ts (TIMESTAMPTZ), t (epoch microseconds), event_type, price, quantity,
     order_id, _row`` (input row order, the tie-breaker of equal timestamps).
     """
-    raw, label = _source_view(con, events, "events", owner)
-    types = _checked_types(con, raw, label, EVENT_COLUMNS, ("ts",), owner)
+    engine = as_engine(con)
+    raw, label = _source_view(engine, events, "events", owner)
+    types = _checked_types(engine, raw, label, EVENT_COLUMNS, ("ts",), owner)
     optional = ", ".join(
         f"CAST({c} AS {kind}) AS {c}" if c in types else f"CAST(NULL AS {kind}) AS {c}"
         for c, kind in OPTIONAL_EVENT_COLUMNS.items()
     )
     ts = _utc("ts", types["ts"])
-    con.execute(
-        f"""CREATE VIEW ev AS
-        SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(room_id AS VARCHAR) AS room_id, {ts} AS ts,
+    engine.view(
+        "ev",
+        f"""SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(room_id AS VARCHAR) AS room_id, {ts} AS ts,
                epoch_us({ts}) AS t, CAST(event_type AS VARCHAR) AS event_type, {optional}, _row
-        FROM {raw} WHERE user_id IS NOT NULL AND room_id IS NOT NULL AND ts IS NOT NULL"""
+        FROM {raw} WHERE user_id IS NOT NULL AND room_id IS NOT NULL AND ts IS NOT NULL""",
     )
 
 
-def register_rooms(con: duckdb.DuckDBPyConnection, rooms: TableInput | None, owner: str) -> None:
+def register_rooms(con: Connection, rooms: TableInput | None, owner: str) -> None:
     """Create the view ``rm`` (``room_id, start_us, end_us``; empty when ``rooms`` is None)."""
+    engine = as_engine(con)
     if rooms is None:
-        con.execute(
-            "CREATE VIEW rm AS SELECT NULL::VARCHAR AS room_id, NULL::BIGINT AS start_us, NULL::BIGINT AS end_us LIMIT 0"
+        engine.view(
+            "rm",
+            "SELECT CAST(NULL AS VARCHAR) AS room_id, CAST(NULL AS BIGINT) AS start_us, CAST(NULL AS BIGINT) AS end_us LIMIT 0",
         )
         return
-    raw, label = _source_view(con, rooms, "rooms", owner)
-    types = _checked_types(con, raw, label, ROOM_COLUMNS, ("start_ts", "end_ts"), owner)
-    con.execute(
-        f"""CREATE VIEW rm AS
-        SELECT CAST(room_id AS VARCHAR) AS room_id, epoch_us({_utc("start_ts", types["start_ts"])}) AS start_us,
+    raw, label = _source_view(engine, rooms, "rooms", owner)
+    types = _checked_types(engine, raw, label, ROOM_COLUMNS, ("start_ts", "end_ts"), owner)
+    engine.view(
+        "rm",
+        f"""SELECT CAST(room_id AS VARCHAR) AS room_id, epoch_us({_utc("start_ts", types["start_ts"])}) AS start_us,
                epoch_us({_utc("end_ts", types["end_ts"])}) AS end_us
-        FROM {raw} WHERE room_id IS NOT NULL"""
+        FROM {raw} WHERE room_id IS NOT NULL""",
     )
 
 
@@ -190,8 +225,8 @@ def register_stays(con: duckdb.DuckDBPyConnection, stays: pd.DataFrame, owner: s
         raise TypeError(
             f"The 'stays' parameter of {owner} must be a pandas DataFrame. Got {type(stays).__name__} instead."
         )
-    raw, label = _source_view(con, stays, "stays", owner)
-    types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+    raw, label = _source_view(DuckDBEngine(con), stays, "stays", owner)
+    types = DuckDBEngine(con).column_types(raw)
     missing = [c for c in STAY_COLUMNS if c not in types]
     if missing:
         raise missing_columns_error(label, missing, [c for c in types if c != "_row"], owner)

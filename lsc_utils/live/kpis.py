@@ -21,6 +21,7 @@ from lsc_utils.constants import PURCHASE_EVENTS
 from lsc_utils.live._input import (
     TableInput,
     live_connection,
+    live_engine,
     register_events,
     register_rooms,
     sql_list,
@@ -54,6 +55,12 @@ KPI_DEFINITIONS: pd.DataFrame = pd.DataFrame(
 """One row per KPI of :func:`room_kpis`: what is divided by what (``1`` for a count or a total)."""
 
 
+ROOM_COUNTS: tuple[str, ...] = (
+    "pv", "uv", "product_views", "orders", "buyers", "gmv", "interactions", "new_followers"
+)  # fmt: skip
+"""Per-room counts of the events, in the order :func:`_counts_sql` computes them."""
+
+
 def _counts_sql() -> str:
     """Per-room event counts of the view ``ev`` (rooms of the view ``rm`` without events included)."""
     purchase = sql_list(PURCHASE_EVENTS)
@@ -74,7 +81,8 @@ def _counts_sql() -> str:
         FROM ev e SEMI JOIN (SELECT DISTINCT room_id, user_id FROM ev WHERE event_type = 'enter_room') v
             ON e.room_id = v.room_id AND e.user_id = v.user_id
         WHERE e.event_type IN {purchase} GROUP BY e.room_id)
-    SELECT COALESCE(c.room_id, r.room_id) AS room_id, COLUMNS(c.* EXCLUDE (room_id)), vb.viewer_buyers
+    SELECT COALESCE(c.room_id, r.room_id) AS room_id, {", ".join(f"c.{count}" for count in ROOM_COUNTS)},
+           vb.viewer_buyers
     FROM c FULL OUTER JOIN rm r ON c.room_id = r.room_id LEFT JOIN vb ON vb.room_id = c.room_id"""
 
 
@@ -105,6 +113,7 @@ def room_kpis(
     heartbeat: Any = DEFAULT_HEARTBEAT,
     reconnect_gap: Any = DEFAULT_RECONNECT_GAP,
     stays: pd.DataFrame | None = None,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """KPIs of every live room (definitions in :data:`KPI_DEFINITIONS` and the module docstring).
 
@@ -121,6 +130,10 @@ def room_kpis(
     stays : pandas.DataFrame, optional
         Stays already built by :func:`lsc_utils.live.build_stays` from the same events and rules
         (a notebook that shows them reuses them; ``heartbeat`` and ``reconnect_gap`` are then unused).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the row-scale SQL (stays, per-room counts) runs: DuckDB on this machine, or the same SQL
+        transpiled to Spark (:func:`lsc_utils.sqlengine.spark_session`). Concurrency and the ratios
+        are computed from the per-room and per-stay results on this machine either way.
 
     Returns
     -------
@@ -134,12 +147,12 @@ def room_kpis(
     DatasetError
         A required column is missing, a timestamp column holds no timestamps, or a table is empty.
     """
-    with live_connection() as con:
-        register_events(con, events, "room_kpis")
-        register_rooms(con, rooms, "room_kpis")
+    with live_engine(engine, "room_kpis") as runner:
+        register_events(runner, events, "room_kpis")
+        register_rooms(runner, rooms, "room_kpis")
         if stays is None:
-            stays = stays_query(con, heartbeat, reconnect_gap)
-        counts = con.execute(_counts_sql()).fetchdf()
+            stays = stays_query(runner, heartbeat, reconnect_gap)
+        counts = runner.df(_counts_sql())
     conc = room_concurrency(stays, rooms)
     with live_connection() as con:
         con.register("counts", counts)

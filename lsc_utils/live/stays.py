@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from lsc_utils.checks import missing_columns_error
 from lsc_utils.live._input import (
     ACTIVITY_EVENTS,
     US_PER_SECOND,
+    Connection,
     TableInput,
+    as_engine,
     duration_us,
     live_connection,
+    live_engine,
     register_events,
     register_rooms,
     sql_list,
@@ -76,7 +78,7 @@ def _pieces_sql() -> str:
     pieces AS (
         SELECT room_id, user_id, piece, MIN(t) FILTER (WHERE kind = 1) AS enter_us,
                MIN(t) FILTER (WHERE kind = 0) AS leave_us, MAX(t) AS last_us,
-               ANY_VALUE(channel) FILTER (WHERE kind = 1) AS channel
+               MIN(channel) FILTER (WHERE kind = 1) AS channel
         FROM numbered WHERE piece > 0 GROUP BY room_id, user_id, piece),
     bounded AS (
         SELECT p.room_id, p.user_id, p.piece, p.channel, GREATEST(p.enter_us, r.start_us) AS enter_us,
@@ -116,14 +118,13 @@ def _stays_sql() -> str:
 
 
 def stays_query(
-    con: duckdb.DuckDBPyConnection, heartbeat: Any = DEFAULT_HEARTBEAT, reconnect_gap: Any = DEFAULT_RECONNECT_GAP
+    con: Connection, heartbeat: Any = DEFAULT_HEARTBEAT, reconnect_gap: Any = DEFAULT_RECONNECT_GAP
 ) -> pd.DataFrame:
-    """Run the stays query on a connection that holds the views ``ev`` and ``rm`` (see :func:`build_stays`)."""
-    params = {
-        "heartbeat": duration_us(heartbeat, "heartbeat", "build_stays"),
-        "gap": duration_us(reconnect_gap, "reconnect_gap", "build_stays", allow_zero=True),
-    }
-    stays = con.execute(_stays_sql(), params).fetchdf()
+    """Run the stays query on a connection or engine that holds the views ``ev`` and ``rm`` (see :func:`build_stays`)."""
+    heartbeat_us = duration_us(heartbeat, "heartbeat", "build_stays")
+    gap_us = duration_us(reconnect_gap, "reconnect_gap", "build_stays", allow_zero=True)
+    sql = _stays_sql().replace("$heartbeat", str(heartbeat_us)).replace("$gap", str(gap_us))  # whole microseconds
+    stays = as_engine(con).df(sql)
     stays["n_entries"] = stays["n_entries"].astype("int64")
     return stays
 
@@ -133,6 +134,7 @@ def build_stays(
     rooms: TableInput | None = None,
     heartbeat: Any = DEFAULT_HEARTBEAT,
     reconnect_gap: Any = DEFAULT_RECONNECT_GAP,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """One row per viewer stay in a live room (rules in the module docstring).
 
@@ -148,6 +150,9 @@ def build_stays(
         Presence after a viewer's last event in a piece without a ``leave_room``.
     reconnect_gap : str or timedelta, default ``"30s"``
         Largest gap between a stay's end and the viewer's next entry that merges the two (>= 0).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the query runs: DuckDB on this machine, or the same SQL transpiled to Spark
+        (:func:`lsc_utils.sqlengine.spark_session`) for events beyond one machine.
 
     Returns
     -------
@@ -159,10 +164,10 @@ def build_stays(
     DatasetError
         A required column is missing, ``ts``/``start_ts``/``end_ts`` are not timestamps, or a table is empty.
     """
-    with live_connection() as con:
-        register_events(con, events, "build_stays")
-        register_rooms(con, rooms, "build_stays")
-        return stays_query(con, heartbeat, reconnect_gap)
+    with live_engine(engine, "build_stays") as runner:
+        register_events(runner, events, "build_stays")
+        register_rooms(runner, rooms, "build_stays")
+        return stays_query(runner, heartbeat, reconnect_gap)
 
 
 def summarize_stays(stays: pd.DataFrame) -> pd.DataFrame:

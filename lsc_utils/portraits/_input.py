@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pandas as pd
 from lsc_utils.checks import missing_columns_error
 from lsc_utils.io import existing_table
 from lsc_utils.schema import DatasetError
+from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, spark_session
 
 TableSource = pd.DataFrame | str | Path
 """A canonical table given as a pandas frame, a Parquet file (or glob) or a dataset folder."""
@@ -168,6 +169,45 @@ def _duckdb_scope(con: duckdb.DuckDBPyConnection | None) -> Iterator[tuple[duckd
         _release(connection, registered)
         if own:
             connection.close()
+
+
+Register = Callable[[TableSource, str], tuple[str, dict[str, str]]]
+"""Expose a table (frame or Parquet path) to the engine under a unique name: ``(name, column types)``."""
+
+
+@contextmanager
+def _engine_scope(con: duckdb.DuckDBPyConnection | None, engine: str) -> Iterator[tuple[SqlEngine, Register]]:
+    """The engine of one call and how to register its tables on it.
+
+    ``"duckdb"`` runs on ``con`` (or a private connection) and drops its views on exit; ``"spark"``
+    runs the same statements, transpiled, on :func:`lsc_utils.sqlengine.spark_session` (frames become
+    Spark tables, Parquet paths are read where they lie).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
+    if engine == "duckdb":
+        with _duckdb_scope(con) as (connection, registered):
+            yield DuckDBEngine(connection), lambda source, table: _register_table(connection, source, table, registered)
+        return
+    spark = SparkEngine(spark_session())
+    try:
+        yield spark, lambda source, table: _register_on_spark(spark, source, table)
+    finally:
+        spark.close()
+
+
+def _register_on_spark(spark: SparkEngine, source: TableSource, table: str) -> tuple[str, dict[str, str]]:
+    """Expose a frame or Parquet path to Spark under a unique name; return the name and column types."""
+    name = f"_lsc_{table}_{uuid.uuid4().hex[:12]}"
+    if isinstance(source, pd.DataFrame):
+        spark.register_frame(name, source)
+    elif isinstance(source, str | Path):
+        spark.view(name, f"SELECT * FROM read_parquet({_sql_literal(_parquet_path(source, table))})")
+    else:
+        raise TypeError(
+            f"The '{table}' argument must be a pandas DataFrame or a Parquet path. Got {type(source).__name__} instead."
+        )
+    return name, spark.column_types(name)
 
 
 def _release(con: duckdb.DuckDBPyConnection, registered: list[str]) -> None:

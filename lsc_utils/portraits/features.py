@@ -18,16 +18,17 @@ from lsc_utils.portraits._input import (
     TIER_LABELS,
     US_PER_DAY,
     USER_COLUMNS,
+    Register,
     TableSource,
     _as_utc_timestamp,
-    _duckdb_scope,
+    _engine_scope,
     _optional,
-    _register_table,
     _require,
     _sql_literal,
     _utc_ts_expr,
 )
 from lsc_utils.schema import DatasetError
+from lsc_utils.sqlengine import SqlEngine
 
 # ---------------------------------------------------------------------------------------------
 # Portraits
@@ -231,18 +232,7 @@ def _portrait_select(users: str | None, user_types: dict[str, str]) -> str:
     user_cols = [f"us.{c}" for c in USER_COLUMNS if users and c in user_types]
     user_join = "LEFT JOIN us USING (user_id)" if users else ""
     n_user_rows = ["us.n_user_rows"] if users else []
-    select = ", ".join(
-        [
-            "base.*",
-            "pay.* EXCLUDE (user_id)",
-            "cat_top.* EXCLUDE (user_id)",
-            "brand_top.* EXCLUDE (user_id)",
-            "brand_loyal.brand_loyalty",
-            "anchor_top.* EXCLUDE (user_id)",
-            *n_user_rows,
-            *user_cols,
-        ]
-    )
+    select = ", ".join(["base.*", *_AFFINITY_OUTPUT, *n_user_rows, *user_cols])
     return f"""
     SELECT {select}
     FROM base
@@ -323,6 +313,20 @@ _MASK: int = 2**32 - 1
 """Largest 32-bit code; keys store ``_MASK - code`` so that smaller codes win ties."""
 
 
+_AFFINITY_OUTPUT: tuple[str, ...] = (
+    *(f"pay.{aggregate.rsplit(' AS ', 1)[1]}" for aggregate in PURCHASE_AGGREGATES),
+    "cat_top.n_categories",
+    *(f"cat_top.top_category_{k}{share}" for k in (1, 2, 3) for share in ("", "_share")),
+    "brand_top.top_brand",
+    "brand_top.top_brand_share",
+    "brand_loyal.brand_loyalty",
+    "anchor_top.top_anchor_id",
+    "anchor_top.anchor_event_share",
+    "anchor_top.anchor_purchase_share",
+)
+"""Columns of the purchase and affinity CTEs in the portrait statement, named one by one (both engines)."""
+
+
 def _affinity_ctes() -> list[str]:
     """Category top-3, brand, brand loyalty and anchor loyalty, each a small group-by over ``ev``.
 
@@ -360,11 +364,11 @@ def _affinity_ctes() -> list[str]:
     ]
 
 
-def _count_missing_sessions(con: duckdb.DuckDBPyConnection, events: str, types: dict[str, str]) -> int:
+def _count_missing_sessions(engine: SqlEngine, events: str, types: dict[str, str]) -> int:
     """Events without a session id (all of them when the column is absent)."""
     if "session_id" not in types:
         return -1
-    return int(con.execute(f"SELECT count(*) - count(session_id) FROM {events}").fetchone()[0])
+    return int(engine.fetchone(f"SELECT count(*) - count(session_id) FROM {events}")[0])
 
 
 def build_portraits(
@@ -378,6 +382,7 @@ def build_portraits(
     lifecycle: LifecycleRules | None = None,
     tier_quantiles: tuple[float, float, float] = (0.5, 0.8, 0.95),
     session_gap_minutes: float = DEFAULT_SESSION_GAP_MINUTES,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """One row per user: RFM, purchasing power, interests, loyalty, habits, lifecycle and consent.
 
@@ -407,6 +412,9 @@ def build_portraits(
         Quantiles of the purchasing-power score that separate low | mid | high | premium.
     session_gap_minutes : float
         Inactivity gap that defines sessions for events without ``session_id``.
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the per-user statement runs: DuckDB (``con``), or the same SQL transpiled to Spark
+        (:func:`lsc_utils.sqlengine.spark_session`; ``con`` unused), for events beyond one machine.
 
     Returns
     -------
@@ -423,7 +431,7 @@ def build_portraits(
     """
     rules, as_of_us = _check_portrait_arguments(lifecycle, tier_quantiles, as_of, session_gap_minutes)
     per_user, sides, missing_sessions = _query_per_user(
-        events, users, items, rooms, con, timezone, session_gap_minutes, as_of_us
+        events, users, items, rooms, con, timezone, session_gap_minutes, as_of_us, engine
     )
     _check_per_user(per_user, as_of)
     notes = _input_notes(sides, missing_sessions, session_gap_minutes)
@@ -468,8 +476,9 @@ def _query_per_user(
     timezone: str,
     session_gap_minutes: float,
     as_of_us: int | None,
+    engine: str = "duckdb",
 ) -> tuple[pd.DataFrame, _Sides, int]:
-    """Register the tables, run the portrait SQL and remove the views (closing a private connection).
+    """Register the tables, run the portrait SQL on ``engine`` and remove the views (closing a private connection).
 
     Returns
     -------
@@ -480,11 +489,11 @@ def _query_per_user(
     missing_sessions : int
         Events without ``session_id`` (-1 when the column is absent).
     """
-    with _duckdb_scope(con) as (connection, registered):
-        ev_name, ev_types = _register_table(connection, events, "events", registered)
+    with _engine_scope(con, engine) as (runner, register):
+        ev_name, ev_types = register(events, "events")
         _require(ev_types, ["user_id", "ts", "event_type"], "events")
-        sides = _register_sides(connection, items, rooms, users, registered)
-        missing_sessions = _count_missing_sessions(connection, ev_name, ev_types)
+        sides = _register_sides(register, items, rooms, users)
+        missing_sessions = _count_missing_sessions(runner, ev_name, ev_types)
         sql = _portrait_sql(
             ev_name,
             ev_types,
@@ -496,16 +505,15 @@ def _query_per_user(
             gap_minutes=session_gap_minutes,
             as_of_us=as_of_us,
         )
-        per_user = connection.execute(sql).df()
+        per_user = runner.df(sql)
     return per_user, sides, missing_sessions
 
 
 def _register_sides(
-    connection: duckdb.DuckDBPyConnection,
+    register: Register,
     items: TableSource | None,
     rooms: TableSource | None,
     users: TableSource | None,
-    registered: list[str],
 ) -> _Sides:
     """Register the optional items, rooms and users tables (in that order) and check their key columns.
 
@@ -523,7 +531,7 @@ def _register_sides(
         if source is None:
             sides[table] = (None, {})
             continue
-        name, types = _register_table(connection, source, table, registered)
+        name, types = register(source, table)
         _require(types, [key], table)
         sides[table] = (name, types)
     return sides
