@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,7 +16,15 @@ import pyarrow as pa
 from lsc_utils.checks import DatasetError, missing_columns_error
 from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.io import existing_table, parquet_relation
-from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, as_engine, spark_session
+from lsc_utils.sqlengine import (
+    ENGINES,
+    DuckDBEngine,
+    SparkEngine,
+    SqlEngine,
+    as_engine,
+    capped_connection,
+    spark_session,
+)
 
 TableInput = pd.DataFrame | str | Path
 """A canonical table as a pandas DataFrame, a Parquet file, or a canonical dataset folder."""
@@ -85,10 +92,8 @@ benchmark stays under 4 GB with the pandas results included."""
 @contextmanager
 def live_connection() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection in UTC with a memory cap (spilling to disk above it), closed on exit."""
-    con = duckdb.connect()
+    con = capped_connection(DEFAULT_MEMORY_LIMIT)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{os.environ.get('LSC_DUCKDB_MEMORY_LIMIT', DEFAULT_MEMORY_LIMIT)}'")
         yield con
     finally:
         con.close()

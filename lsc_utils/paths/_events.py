@@ -16,6 +16,7 @@ import pyarrow as pa
 from lsc_utils.checks import missing_columns_error
 from lsc_utils.io import existing_table, parquet_relation
 from lsc_utils.schema import DatasetError
+from lsc_utils.sqlengine import capped_connection
 
 START: str = "START"
 """First state of every path."""
@@ -170,9 +171,8 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, path: str | Path, columns:
 @contextmanager
 def _events_connection(events: EventsInput, columns: Sequence[str], owner: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection (UTC) with the view ``events`` of the needed columns plus ``_row``."""
-    con = duckdb.connect()
+    con = capped_connection()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         if isinstance(events, pd.DataFrame):
             _register_frame(con, events, columns, owner)
         elif isinstance(events, (str, Path)):

@@ -20,6 +20,7 @@ from lsc_utils.constants import PURCHASE_EVENTS
 from lsc_utils.io import parquet_relation
 from lsc_utils.paths._events import _resolve_parquet, _sql_text
 from lsc_utils.schema import DatasetError
+from lsc_utils.sqlengine import capped_connection
 
 ATTRIBUTE_COLUMNS: tuple[str, ...] = ("user_id", "ts", "event_type", "session_id", "item_id", "channel", "order_id")
 """Event columns kept in the copies with a user attribute (those present in the file)."""
@@ -42,9 +43,7 @@ class EventOverview:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    return capped_connection()
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:

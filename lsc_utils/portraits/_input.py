@@ -15,7 +15,7 @@ import pandas as pd
 from lsc_utils.checks import missing_columns_error
 from lsc_utils.io import existing_table
 from lsc_utils.schema import DatasetError
-from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, spark_session
+from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, capped_connection, spark_session
 
 TableSource = pd.DataFrame | str | Path
 """A canonical table given as a pandas frame, a Parquet file (or glob) or a dataset folder."""
@@ -161,7 +161,7 @@ def _duckdb_scope(con: duckdb.DuckDBPyConnection | None) -> Iterator[tuple[duckd
     """A connection for one call (the caller's, or a new one closed afterwards) and the list of views
     the call registers, dropped on exit whatever happens."""
     own = con is None
-    connection = duckdb.connect() if own else con
+    connection = capped_connection() if own else con
     registered: list[str] = []
     try:
         yield connection, registered
