@@ -47,6 +47,11 @@ def run_stage(stage: str, work: Path, events: int, days: int, memory_limit: str,
     """Run one stage in this process; return seconds, peak RSS and a few counts that show it did its work."""
     raw, clean = work / "raw", work / "clean" / "clean"
     started = time.perf_counter()
+    if stage == "simulate" and (raw / "dataset.yaml").is_file():  # --work of an earlier run: reuse its raw data
+        import pyarrow.parquet as pq
+
+        return {"stage": "simulate (reused)", "seconds": 0.0, "peak_rss_gb": 0.0,
+                "events": pq.ParquetFile(raw / "events.parquet").metadata.num_rows}  # fmt: skip
     if stage == "simulate":
         from lsc_utils.simulate import simulate, users_for_events
 
@@ -94,7 +99,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit of the cleaning")
     parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
-    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one, removed)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="working folder, kept (its raw data is reused); default: temporary"
+    )
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -110,7 +117,7 @@ def main() -> None:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    pipeline = [r for r in rows if r["stage"] != "simulate"]
+    pipeline = [r for r in rows if not str(r["stage"]).startswith("simulate")]
     minutes = sum(float(r["seconds"]) for r in pipeline) / 60
     worst = max(float(r["peak_rss_gb"]) for r in pipeline)
     print(f"\n## Pipeline at {rows[0]['events']:,} simulated events ({args.engine}, {args.days} days)\n")
