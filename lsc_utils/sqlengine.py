@@ -23,13 +23,14 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from lsc_utils.constants import PSEUDONYM_PREFIX
 from lsc_utils.io import sql_literal
@@ -72,8 +73,8 @@ class SqlEngine(Protocol):
     def parquet_view(self, name: str, path: Path, row_number: str) -> dict[str, str]:
         """View ``name`` over a Parquet file plus its 0-based row number; returns column → DuckDB type."""
 
-    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
-        """A small pandas table (a mapping, a parameter table) as view ``name``."""
+    def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        """A small pandas or Arrow table (a mapping, a parameter table) as view ``name``."""
 
     def column_types(self, name: str) -> dict[str, str]:
         """Column → DuckDB type name of table or view ``name``."""
@@ -123,7 +124,7 @@ class DuckDBEngine:
         rows = self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(path))})").fetchall()
         return {column: str(kind) for column, kind, *_ in rows}
 
-    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+    def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         self.con.register(name, frame)
 
     def column_types(self, name: str) -> dict[str, str]:
@@ -141,41 +142,11 @@ class DuckDBEngine:
         self.con.execute(f"COPY ({sql}) TO {sql_literal(str(path))} (FORMAT parquet, ROW_GROUP_SIZE 1000000)")
 
 
-@contextmanager
-def duckdb_connection(memory_limit: str = "4GB", threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection (UTC) that spills to a temporary folder beyond its memory limit.
-
-    Parameters
-    ----------
-    memory_limit : str, default "4GB"
-        DuckDB's ``memory_limit``: intermediate results beyond it go to disk.
-    threads : int, optional
-        Worker threads (default: DuckDB's, every core).
-    """
-    import tempfile
-
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", str(memory_limit).strip()):
-        raise ValueError(
-            f"The 'memory_limit' parameter must be a size such as '500MB' or '4GB'. Got {memory_limit!r} instead."
-        )
-    with tempfile.TemporaryDirectory(prefix="lsc_duckdb_") as folder:
-        con = duckdb.connect(":memory:")
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
-            con.execute(f"SET temp_directory = {sql_literal(str(Path(folder) / 'spill'))}")
-            con.execute("SET preserve_insertion_order = false")
-            if threads:
-                con.execute(f"SET threads = {int(threads)}")
-            yield con
-        finally:
-            con.close()
-
-
-ANALYSIS_MEMORY_LIMIT: str = "4GB"
-"""Default working-memory cap of the analyses' DuckDB connections (``LSC_DUCKDB_MEMORY_LIMIT`` overrides
-it): without a cap DuckDB takes up to 80 % of the machine (12 GB for the transition counts of 100M
-events), with it the same queries spill to disk and the results do not change."""
+def _memory_limit(limit: str, what: str) -> str:
+    """``limit`` if DuckDB reads it as a size, else a one-line ValueError naming ``what`` set it."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", str(limit).strip(), re.IGNORECASE):
+        raise ValueError(f"{what} must be a size such as '500MB' or '4GB'. Got {limit!r} instead.")
+    return limit
 
 
 @functools.cache
@@ -190,6 +161,51 @@ def _spill_folder() -> Path:
     return folder
 
 
+def _spilling_connection(memory_limit: str, spill: Path, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection in UTC, capped at ``memory_limit`` and spilling into ``spill``."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+    con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+@contextmanager
+def duckdb_connection(memory_limit: str = "4GB", threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection (UTC) for the cleaning, spilling beyond its memory limit.
+
+    Its spilled files go to a folder of its own inside this process's spill folder, removed when the
+    connection closes (cleaning 100M events spills tens of GB).
+
+    Parameters
+    ----------
+    memory_limit : str, default "4GB"
+        DuckDB's ``memory_limit``: intermediate results beyond it go to disk.
+    threads : int, optional
+        Worker threads (default: DuckDB's, every core).
+    """
+    import tempfile
+
+    limit = _memory_limit(memory_limit, "The 'memory_limit' parameter")
+    root = _spill_folder()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="clean_", dir=root) as folder:
+        con = _spilling_connection(limit, Path(folder) / "spill", threads)
+        try:
+            con.execute("SET preserve_insertion_order = false")
+            yield con
+        finally:
+            con.close()
+
+
+ANALYSIS_MEMORY_LIMIT: str = "4GB"
+"""Default working-memory cap of the analyses' DuckDB connections (``LSC_DUCKDB_MEMORY_LIMIT`` overrides
+it): without a cap DuckDB takes up to 80 % of the machine (12 GB for the transition counts of 100M
+events), with it the same queries spill to disk and the results do not change."""
+
+
 def capped_connection(default_limit: str = ANALYSIS_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection (UTC) for row-scale analysis SQL, its memory capped, spilling to disk.
 
@@ -198,18 +214,50 @@ def capped_connection(default_limit: str = ANALYSIS_MEMORY_LIMIT) -> duckdb.Duck
     default_limit : str, default :data:`ANALYSIS_MEMORY_LIMIT`
         DuckDB ``memory_limit`` when the ``LSC_DUCKDB_MEMORY_LIMIT`` environment variable is not set.
     """
-    limit = os.environ.get("LSC_DUCKDB_MEMORY_LIMIT", default_limit)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    limit = _memory_limit(os.environ.get("LSC_DUCKDB_MEMORY_LIMIT", default_limit), "LSC_DUCKDB_MEMORY_LIMIT")
+    return _spilling_connection(limit, _spill_folder())
+
+
+def check_engine(engine: str, owner: str | None = None) -> None:
+    """Raise the one-line ValueError unless ``engine`` is one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        where = f" of {owner}" if owner else ""
+        raise ValueError(f"The 'engine' parameter{where} must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
+
+
+@contextmanager
+def engine_scope(
+    engine: str,
+    open_duckdb: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    owner: str | None = None,
+    spark_master: str | None = None,
+) -> Iterator[SqlEngine]:
+    """The engine of one call: DuckDB on the connection ``open_duckdb()`` manages, or Spark.
+
+    Spark runs the same statements transpiled (:func:`spark_session`); its cached tables are
+    released on exit and the session stays (it may be shared).
+
+    Parameters
+    ----------
+    engine : {"duckdb", "spark"}
+        Engine name (anything else: the one-line error of :func:`check_engine`).
+    open_duckdb : callable
+        Returns a context manager of the DuckDB connection to run on.
+    owner : str, optional
+        Function named in the error message.
+    spark_master : str, optional
+        Master URL of :func:`spark_session`.
+    """
+    check_engine(engine, owner)
+    if engine == "duckdb":
+        with open_duckdb() as con:
+            yield DuckDBEngine(con)
+        return
+    spark = SparkEngine(spark_session(spark_master))
     try:
-        con.execute(f"SET memory_limit = {sql_literal(limit)}")
-    except duckdb.Error:
-        con.close()
-        raise ValueError(
-            f"LSC_DUCKDB_MEMORY_LIMIT must be a size such as '2GB' or '500MB'. Got {limit!r} instead."
-        ) from None
-    con.execute(f"SET temp_directory = {sql_literal(str(_spill_folder()))}")
-    return con
+        yield spark
+    finally:
+        spark.close()
 
 
 def java_date_pattern(strftime: str) -> str:
@@ -424,15 +472,13 @@ class SparkEngine:
         joined.selectExpr(*frame.columns, f"_offset + _index AS {row_number}").createOrReplaceTempView(name)
         return types
 
-    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+    def register_frame(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
         """Through Arrow, so missing values stay NULL (Spark reads a pandas text NA as the string 'nan')."""
-        if len(frame):
-            import pyarrow as pa
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        if table.num_rows:
             self.session.createDataFrame(table).createOrReplaceTempView(name)
         else:  # Spark cannot infer types from no rows: an empty frame's columns are text
-            schema = ", ".join(f"`{column}` string" for column in frame.columns)
+            schema = ", ".join(f"`{column}` string" for column in table.column_names)
             self.session.createDataFrame([], schema).createOrReplaceTempView(name)
 
     def column_types(self, name: str) -> dict[str, str]:

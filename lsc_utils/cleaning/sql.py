@@ -28,6 +28,7 @@ Timestamps given as text are read as ISO 8601 (any offset or ``Z``; no offset me
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from lsc_utils.cleaning.core import CleaningConfig, CleaningResult
 from lsc_utils.constants import ACCOUNT_PREFIX
 from lsc_utils.io import TABLES, Dataset, load_dataset, read_meta, save_dataset, sql_literal, write_meta
 from lsc_utils.schema import SCHEMAS, WRONG_TYPE_SHARE, ColumnSpec, DatasetError, RowProblem
-from lsc_utils.sqlengine import ENGINES, SparkEngine, SqlEngine, as_engine, duckdb_connection, spark_session
+from lsc_utils.sqlengine import SqlEngine, as_engine, check_engine, duckdb_connection, engine_scope
 
 NULL_TEXTS: tuple[str, ...] = ("", "nan", "NaN", "None", "null", "NULL")
 """Text values read as null (after trimming), as in :mod:`lsc_utils.schema`."""
@@ -580,14 +581,12 @@ def _clean_events_on(
     period: tuple[pd.Timestamp, pd.Timestamp],
 ) -> SqlCleaningResult:
     """:func:`clean_events_sql` on a DuckDB connection or a Spark session opened (and closed) here."""
-    if engine == "spark":
-        spark = SparkEngine(spark_session(runner["spark_master"]))
-        try:
-            return clean_events_sql(events_file, root, key, config, period, spark)
-        finally:
-            spark.close()
-    with duckdb_connection(runner["memory_limit"], runner["threads"]) as con:
-        return clean_events_sql(events_file, root, key, config, period, con)
+
+    def open_duckdb() -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return duckdb_connection(runner["memory_limit"], runner["threads"])
+
+    with engine_scope(engine, open_duckdb, spark_master=runner["spark_master"]) as runner_engine:
+        return clean_events_sql(events_file, root, key, config, period, runner_engine)
 
 
 def clean_dataset_out_of_core(
@@ -634,8 +633,7 @@ def clean_dataset_out_of_core(
     from lsc_utils.cleaning.core import _cleaned_meta, clean_dataset, valid_period, validation_report
 
     config = config or CleaningConfig()
-    if engine not in ENGINES:
-        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
+    check_engine(engine)
     folder, root = Path(data_dir), Path(out_dir)
     events_file = folder / "events.parquet"
     if not events_file.is_file():

@@ -41,7 +41,7 @@ from lsc_utils.identity.linkage import (
     train_linker,
 )
 from lsc_utils.identity.normalize import STRONG_ID_TYPES, identifier_table, phone_tail
-from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, spark_session
+from lsc_utils.sqlengine import DuckDBEngine, SparkEngine, SqlEngine, check_engine, spark_session
 
 DEFAULT_MAX_ACCOUNTS_PER_IDENTIFIER = 8
 """An identifier shared by more accounts than this is not used for linking (and is reported)."""
@@ -322,8 +322,7 @@ def resolve_persons(
     if accounts["account_id"].duplicated().any():
         dup = accounts.loc[accounts["account_id"].duplicated(), "account_id"].iloc[0]
         raise ValueError(f"accounts: column account_id: id {dup!r} appears more than once")
-    if engine not in ENGINES:
-        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
+    check_engine(engine)
     sources = sources or list(dict.fromkeys(accounts["source"].astype("str")))
     identifiers = identifier_table(accounts, key)
     links, weights = pd.DataFrame({c: pd.Series(dtype="str") for c in _LINK_COLUMNS}), pd.DataFrame()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,7 @@ import pyarrow as pa
 from lsc_utils.checks import DatasetError, missing_columns_error
 from lsc_utils.constants import EVENT_TYPES
 from lsc_utils.io import existing_table, parquet_relation
-from lsc_utils.sqlengine import (
-    ENGINES,
-    DuckDBEngine,
-    SparkEngine,
-    SqlEngine,
-    as_engine,
-    capped_connection,
-    spark_session,
-)
+from lsc_utils.sqlengine import DuckDBEngine, SqlEngine, as_engine, capped_connection, engine_scope
 
 TableInput = pd.DataFrame | str | Path
 """A canonical table as a pandas DataFrame, a Parquet file, or a canonical dataset folder."""
@@ -99,26 +91,13 @@ def live_connection() -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-@contextmanager
-def live_engine(engine: str, owner: str) -> Iterator[SqlEngine]:
+def live_engine(engine: str, owner: str) -> AbstractContextManager[SqlEngine]:
     """The engine of the row-scale live-room SQL: DuckDB (:func:`live_connection`) or Spark.
 
     Spark runs the same statements transpiled (:func:`lsc_utils.sqlengine.spark_session`) and reads
     the events where they lie; its cached tables are released on exit, the session stays.
     """
-    if engine not in ENGINES:
-        raise ValueError(
-            f"The 'engine' parameter of {owner} must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
-        )
-    if engine == "duckdb":
-        with live_connection() as con:
-            yield DuckDBEngine(con)
-        return
-    spark = SparkEngine(spark_session())
-    try:
-        yield spark
-    finally:
-        spark.close()
+    return engine_scope(engine, live_connection, owner)
 
 
 Connection = duckdb.DuckDBPyConnection | SqlEngine
@@ -134,10 +113,7 @@ def _source_view(engine: SqlEngine, source: TableInput, table: str, owner: str) 
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DatasetError(f"{table}: a column has values of mixed types that cannot be read ({exc}).") from None
         arrow = arrow.append_column("_row", pa.array(np.arange(len(source), dtype=np.int64)))
-        if isinstance(engine, DuckDBEngine):
-            engine.con.register(raw, arrow)
-        else:
-            engine.register_frame(raw, arrow.to_pandas())
+        engine.register_frame(raw, arrow)
         return raw, table
     if isinstance(source, str | Path):
         file = existing_table(source, table)

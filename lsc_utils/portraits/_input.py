@@ -15,7 +15,7 @@ import pandas as pd
 from lsc_utils.checks import missing_columns_error
 from lsc_utils.io import existing_table
 from lsc_utils.schema import DatasetError
-from lsc_utils.sqlengine import ENGINES, DuckDBEngine, SparkEngine, SqlEngine, capped_connection, spark_session
+from lsc_utils.sqlengine import DuckDBEngine, SparkEngine, SqlEngine, capped_connection, engine_scope
 
 TableSource = pd.DataFrame | str | Path
 """A canonical table given as a pandas frame, a Parquet file (or glob) or a dataset folder."""
@@ -183,17 +183,19 @@ def _engine_scope(con: duckdb.DuckDBPyConnection | None, engine: str) -> Iterato
     runs the same statements, transpiled, on :func:`lsc_utils.sqlengine.spark_session` (frames become
     Spark tables, Parquet paths are read where they lie).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead.")
-    if engine == "duckdb":
+    views: list[list[str]] = []  # the list of views _duckdb_scope drops on exit
+
+    @contextmanager
+    def open_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
         with _duckdb_scope(con) as (connection, registered):
-            yield DuckDBEngine(connection), lambda source, table: _register_table(connection, source, table, registered)
-        return
-    spark = SparkEngine(spark_session())
-    try:
-        yield spark, lambda source, table: _register_on_spark(spark, source, table)
-    finally:
-        spark.close()
+            views.append(registered)
+            yield connection
+
+    with engine_scope(engine, open_duckdb) as runner:
+        if isinstance(runner, DuckDBEngine):
+            yield runner, lambda source, table: _register_table(runner.con, source, table, views[0])
+        else:
+            yield runner, lambda source, table: _register_on_spark(runner, source, table)
 
 
 def _register_on_spark(spark: SparkEngine, source: TableSource, table: str) -> tuple[str, dict[str, str]]:

@@ -41,7 +41,7 @@ def test_the_cap_comes_from_the_environment_and_spills_to_a_folder_of_this_proce
     assert _settings()[0] == "667.5 MiB"
     monkeypatch.setenv("LSC_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(
-        ValueError, match="^LSC_DUCKDB_MEMORY_LIMIT must be a size such as '2GB' or '500MB'. Got 'lots'"
+        ValueError, match="^LSC_DUCKDB_MEMORY_LIMIT must be a size such as '500MB' or '4GB'. Got 'lots'"
     ):
         capped_connection()
 
