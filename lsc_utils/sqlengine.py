@@ -5,11 +5,11 @@ embedded, spilling DuckDB connection; :class:`SparkEngine` transpiles each state
 Spark SQL and runs it on a ``SparkSession`` (``local[*]``, a cluster's master URL, or Spark Connect
 through ``SPARK_REMOTE``), reading and writing Parquet wherever Spark can reach. A few DuckDB
 functions have no sqlglot mapping; :func:`to_spark_sql` rewrites them (``epoch_us`` → ``unix_micros``,
-``try_strptime`` → ``try_to_timestamp`` per format, ``to_timestamp(seconds)`` →
-``timestamp_micros``, ``timezone`` → ``from_utc_timestamp`` / ``to_utc_timestamp``, the top-n
-``max(x, n)`` → a sorted ``collect_list``, ``HUGEINT`` → ``DECIMAL(38, 0)``, ``AS MATERIALIZED`` dropped, and ``isodow``, which
-sqlglot maps wrongly) and guards text-to-timestamp casts with :data:`ISO_TIMESTAMP_PREFIX`, since Spark
-reads more texts as dates than DuckDB does (``'2026'``, ``'2026-03-01T10'``, ``'yesterday'``).
+``hash`` → ``xxhash64``, ``try_strptime`` → ``try_to_timestamp`` per format, ``to_timestamp(seconds)``
+→ ``timestamp_micros``, ``timezone`` → ``from_utc_timestamp`` / ``to_utc_timestamp``, the top-n
+``max(x, n)`` → a sorted ``collect_list``, ``HUGEINT`` → ``DECIMAL(38, 0)``, ``AS MATERIALIZED``
+dropped, and ``isodow``, which sqlglot maps wrongly) and guards text-to-timestamp casts with
+:data:`ISO_TIMESTAMP_PREFIX`, since Spark reads more texts as dates than DuckDB does (``'2026'``, ``'2026-03-01T10'``, ``'yesterday'``).
 
 Both engines expose the same small surface: run a statement, fetch a row or a small pandas result,
 materialise a named table, register a Parquet file as a view with its row numbers, map raw user ids
@@ -278,6 +278,8 @@ def to_spark_sql(sql: str) -> str:
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
             return exp.func("unix_micros", *node.expressions)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":  # Spark's hash is 32-bit
+            return exp.func("xxhash64", *node.expressions)
         if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
             value, formats = node.expressions
             patterns = formats.expressions if isinstance(formats, exp.Array) else [formats]

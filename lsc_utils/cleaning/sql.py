@@ -88,12 +88,12 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _nullish(column: str, source_type: str) -> str:
-    """SQL condition: the raw value counts as null."""
+def _nullish(column: str, source_type: str, stripped: str | None = None) -> str:
+    """SQL condition: the raw value counts as null (``stripped``: the SQL of the text already stripped)."""
     col = quote(column)
     if source_type == "VARCHAR":
         texts = ", ".join(sql_literal(t) for t in NULL_TEXTS)
-        return f"({col} IS NULL OR {_strip(col)} IN ({texts}))"
+        return f"({col} IS NULL OR {stripped or _strip(col)} IN ({texts}))"
     if source_type in ("DOUBLE", "FLOAT"):
         return f"({col} IS NULL OR isnan({col}))"
     return f"({col} IS NULL)"
@@ -107,61 +107,68 @@ def _strip(expression: str) -> str:
     """Leading and trailing whitespace removed, as Python's ``str.strip()`` does.
 
     The full trim over Python's whitespace set is slow in DuckDB, so it only runs on values whose first
-    or last character is whitespace (rare in real logs).
+    or last character is whitespace (rare in real logs). ``substring(x, ±1, 1)`` picks those characters
+    five times faster than ``left``/``right`` (which count grapheme clusters) and means the same on Spark.
     """
     ws = sql_literal(WHITESPACE)
     return (
-        f"CASE WHEN contains({ws}, left({expression}, 1)) OR contains({ws}, right({expression}, 1)) "
+        f"CASE WHEN contains({ws}, substring({expression}, 1, 1)) OR contains({ws}, substring({expression}, -1, 1)) "
         f"THEN trim({expression}, {ws}) ELSE {expression} END"
     )
 
 
-def _coerced(column: str, spec: ColumnSpec, source_type: str) -> str:
-    """SQL expression of the canonical value of a raw column (NULL when null-like or unparseable)."""
+def _coerced(column: str, spec: ColumnSpec, source_type: str, stripped: str | None = None) -> str:
+    """SQL expression of the canonical value of a raw column (NULL when null-like or unparseable).
+
+    ``stripped`` names the text column already stripped (:func:`_strip`), computed once for every use.
+    """
     col = quote(column)
-    nullish = _nullish(column, source_type)
+    nullish = _nullish(column, source_type, stripped)
     text = source_type == "VARCHAR"
+    stripped = stripped or _strip(f"CAST({col} AS VARCHAR)")
     numeric = source_type in ("DOUBLE", "FLOAT") or source_type.startswith("DECIMAL")
     if spec.kind == "id":
         if numeric:
             value = f"CASE WHEN {col} = floor({col}) THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END"
         else:
-            value = _strip(f"CAST({col} AS VARCHAR)") if text else f"CAST({col} AS VARCHAR)"
+            value = stripped if text else f"CAST({col} AS VARCHAR)"
     elif spec.kind == "str":
         value = f"CAST({col} AS VARCHAR)"
     elif spec.kind == "float":
-        value = f"TRY_CAST({_strip(col)} AS DOUBLE)" if text else f"CAST({col} AS DOUBLE)"
+        value = f"TRY_CAST({stripped} AS DOUBLE)" if text else f"CAST({col} AS DOUBLE)"
     elif spec.kind == "int":
-        number = f"TRY_CAST({_strip(col)} AS DOUBLE)" if text else f"CAST({col} AS DOUBLE)"
+        number = f"TRY_CAST({stripped} AS DOUBLE)" if text else f"CAST({col} AS DOUBLE)"
         value = f"CASE WHEN {number} = floor({number}) THEN CAST({number} AS BIGINT) END"
     elif spec.kind == "bool":
         if source_type == "BOOLEAN":
             value = col
         else:
-            lowered = f"lower({_strip(f'CAST({col} AS VARCHAR)')})"
+            lowered = f"lower({stripped})"
             value = (
                 f"CASE WHEN {lowered} IN ('true', '1', 'yes', 'y', 't') THEN true "
                 f"WHEN {lowered} IN ('false', '0', 'no', 'n', 'f') THEN false END"
             )
     elif spec.kind == "ts":
-        value = _coerced_ts(col, source_type)
+        value = _coerced_ts(col, source_type, stripped)
     else:  # pragma: no cover - the schema has no other kind
         raise AssertionError(spec.kind)
     return f"CASE WHEN {nullish} THEN NULL ELSE {value} END"
 
 
-def _coerced_ts(col: str, source_type: str) -> str:
-    """Timestamp with time zone (UTC) from a text, numeric (epoch seconds) or timestamp column."""
+def _coerced_ts(col: str, source_type: str, stripped: str) -> str:
+    """Timestamp with time zone (UTC) from a text (``stripped``: its SQL, stripped), numeric (epoch
+    seconds) or timestamp column."""
     if source_type.startswith("TIMESTAMP"):
         return f"CAST({col} AS TIMESTAMPTZ)"
     if source_type in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "UINTEGER"):
         return f"to_timestamp(CAST({col} AS DOUBLE))"
-    stripped = _strip(f"CAST({col} AS VARCHAR)")
     formats = ", ".join(sql_literal(f) for f in TEXT_TS_FORMATS)
     parsed = (
         f"COALESCE(TRY_CAST({stripped} AS TIMESTAMPTZ), CAST(try_strptime({stripped}, [{formats}]) AS TIMESTAMPTZ))"
     )
-    return f"CASE WHEN left({stripped}, 1) BETWEEN '0' AND '9' THEN {parsed} END"  # DuckDB reads 'epoch' as a date
+    return (
+        f"CASE WHEN substring({stripped}, 1, 1) BETWEEN '0' AND '9' THEN {parsed} END"  # DuckDB reads 'epoch' as a date
+    )
 
 
 def _reason(problem: str, column: str) -> str:
@@ -193,21 +200,21 @@ def _coerce_view(engine: SqlEngine, types: dict[str, str], specs: dict[str, Colu
         if name not in types:
             select.append(f"CAST(NULL AS {_SQL_TYPE[spec.kind]}) AS {quote(name)}")
             continue
-        select.append(f"{_coerced(name, spec, types[name])} AS {quote(name)}")
+        stripped = quote("_s_" + name) if types[name] == "VARCHAR" else None
+        select.append(f"{_coerced(name, spec, types[name], stripped)} AS {quote(name)}")
         kept.append(quote(name))
         if spec.kind in _PARSED_KINDS:
-            select.append(f"(NOT {_nullish(name, types[name])}) AS {quote('_raw_' + name)}")
+            select.append(f"(NOT {_nullish(name, types[name], stripped)}) AS {quote('_raw_' + name)}")
             select.append(f"CAST({quote(name + '__raw')} AS VARCHAR) AS {quote('_rawtext_' + name)}")
             failed = f"({quote('_raw_' + name)} AND {quote(name)} IS NULL)"
             flags.append(f"{failed} AS {quote('_fail_' + name)}")
             flags.append(f"CASE WHEN {failed} THEN {quote('_rawtext_' + name)} END AS {quote('_text_' + name)}")
             kept.append(quote("_raw_" + name))
-    renamed = ", ".join(
-        f"{quote(n)} AS {quote(n + '__raw')}" for n in types if n in specs and specs[n].kind in _PARSED_KINDS
-    )
+    extra = [f"{quote(n)} AS {quote(n + '__raw')}" for n in types if n in specs and specs[n].kind in _PARSED_KINDS]
+    extra += [f"{_strip(quote(n))} AS {quote('_s_' + n)}" for n in types if n in specs and types[n] == "VARCHAR"]
     engine.view(
         "coerced_raw",
-        f"SELECT {', '.join(select)} FROM (SELECT *{', ' if renamed else ''}{renamed} FROM raw_events)",
+        f"SELECT {', '.join(select)} FROM (SELECT *{', ' if extra else ''}{', '.join(extra)} FROM raw_events)",
     )
     missing = [f"CAST(NULL AS {_SQL_TYPE[s.kind]}) AS {quote(n)}" for n, s in specs.items() if n not in types]
     engine.view("coerced_flags", f"SELECT {', '.join(kept + missing + flags)} FROM coerced_raw")
@@ -347,20 +354,50 @@ def _first_reason(conditions: list[_Condition]) -> str:
     return f"CASE {whens} END"
 
 
-def _classify(engine: SqlEngine, specs: dict[str, ColumnSpec], conditions: list[_Condition], threshold: int) -> None:
-    """Table ``classified``: every row with its reason (schema problems, then duplicates, then bots)."""
+def _row_hash(specs: dict[str, ColumnSpec]) -> str:
+    """SQL of a 64-bit hash of a row's canonical values: equal rows hash equal (on Spark, ``xxhash64``).
+
+    Floats get ``+ 0.0`` so that ``-0.0`` and ``0.0``, equal as values, hash equal on either engine.
+    """
+    values = [f"{quote(n)} + 0.0" if s.kind == "float" else quote(n) for n, s in specs.items()]
+    return f"hash({', '.join(values)})"
+
+
+def _classify(
+    engine: SqlEngine,
+    specs: dict[str, ColumnSpec],
+    failing: set[str],
+    conditions: list[_Condition],
+    threshold: int,
+) -> None:
+    """Table ``classified``: every row with its reason (schema problems, then duplicates, then bots).
+
+    ``flagged`` keeps only what the later steps read (canonical columns, and the failure flag and raw
+    text of the columns that have unparseable values), so 100M rows spill less. Exact duplicates are
+    found among the rows whose row hash repeats: the window over every column then sorts those few
+    candidates instead of every row, and a hash collision costs a comparison, never a wrong flag.
+    """
     columns = ", ".join(quote(n) for n in specs)
+    parsed = [quote(f"{prefix}{n}") for n in specs if n in failing for prefix in ("_fail_", "_text_")]
     engine.materialize(
         "flagged",
-        f"""SELECT *, {_first_reason(conditions)} AS early_reason,
-               source_row > min(source_row) OVER (PARTITION BY {columns}) AS is_duplicate
+        f"""SELECT source_row, {", ".join([quote(n) for n in specs] + parsed)},
+               {_first_reason(conditions)} AS early_reason, {_row_hash(specs)} AS row_hash
         FROM coerced_flags""",
+    )
+    engine.materialize(
+        "duplicates",
+        f"""SELECT source_row FROM (
+            SELECT source_row, source_row > min(source_row) OVER (PARTITION BY {columns}) AS is_duplicate
+            FROM flagged WHERE row_hash IN (SELECT row_hash FROM flagged GROUP BY row_hash HAVING count(*) > 1)
+        ) AS candidates WHERE is_duplicate""",
     )
     engine.materialize(
         "bots",
         f"""WITH valid AS (
-            SELECT user_id, source_row, epoch_us(ts) // 1000000 AS second
-            FROM flagged WHERE early_reason IS NULL AND NOT is_duplicate
+            SELECT f.user_id, f.source_row, epoch_us(f.ts) // 1000000 AS second
+            FROM flagged AS f LEFT JOIN duplicates AS d ON f.source_row = d.source_row
+            WHERE f.early_reason IS NULL AND d.source_row IS NULL
         ), windows AS (
             SELECT user_id, source_row,
                    count(*) OVER (PARTITION BY user_id ORDER BY second RANGE BETWEEN 59 PRECEDING AND CURRENT ROW) AS n
@@ -371,9 +408,10 @@ def _classify(engine: SqlEngine, specs: dict[str, ColumnSpec], conditions: list[
     )
     engine.view(
         "classified",
-        """SELECT f.*, COALESCE(f.early_reason, CASE WHEN f.is_duplicate THEN 'duplicate' END,
+        """SELECT f.*, COALESCE(f.early_reason, CASE WHEN d.source_row IS NOT NULL THEN 'duplicate' END,
                              CASE WHEN b.user_id IS NOT NULL THEN 'bot_user' END) AS reason
-        FROM flagged AS f LEFT JOIN bots AS b ON f.user_id = b.user_id""",
+        FROM flagged AS f LEFT JOIN duplicates AS d ON f.source_row = d.source_row
+        LEFT JOIN bots AS b ON f.user_id = b.user_id""",
     )
 
 
@@ -505,7 +543,7 @@ def clean_events_sql(
     _coerce_view(engine, types, specs)
     failing = _check_wrong_types(engine, types, specs, source.name)
     conditions = _conditions(specs, failing, period, config.retention_days)
-    _classify(engine, specs, conditions, config.bot_events_per_minute)
+    _classify(engine, specs, failing, conditions, config.bot_events_per_minute)
     engine.pseudonym_table("pseudonyms", "classified", "user_id", key)
     if "account_id" in specs:
         engine.pseudonym_table("account_pseudonyms", "classified", "account_id", key, prefix=ACCOUNT_PREFIX)

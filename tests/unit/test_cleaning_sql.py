@@ -119,6 +119,32 @@ def test_numeric_ids_and_epoch_second_timestamps(tmp_path: Path) -> None:
     _assert_same_outputs(*_both_paths(data, tmp_path, cleaning.CleaningConfig()))
 
 
+def test_duplicates_are_exact_whatever_the_row_hash(tmp_path: Path) -> None:
+    """Duplicates come from row-hash candidates checked on every column: NULLs are equal, -0.0 equals
+    0.0, a row repeated many times keeps its first copy, and rows differing in one column all stay."""
+    ts = pd.Timestamp("2026-03-01T10:00:00Z")
+    base = {"user_id": "U1", "ts": ts, "event_type": "pay", "item_id": "I1", "price": 2.0, "channel": None}
+    rows = [
+        base,
+        base,
+        dict(base, price=-0.0),
+        dict(base, price=0.0),
+        dict(base, price=0.0),  # 2.0 x2, ±0.0 x3
+        dict(base, item_id=None),
+        dict(base, item_id=None),  # NULLs are equal
+        dict(base, channel="search"),
+        dict(base, ts=ts + pd.Timedelta(microseconds=1)),  # one column differs
+        *[dict(base, user_id="U2")] * 5,
+    ]
+    events = pd.DataFrame(rows)
+    data = _write(tmp_path / "dups", events, period={"start": "2026-02-01", "end": "2026-03-31"})
+    pandas_dir, sql_dir, left, right = _both_paths(data, tmp_path, cleaning.CleaningConfig())
+    _assert_same_outputs(pandas_dir, sql_dir, left, right)
+    assert right.reasons.set_index("reason")["rows"].to_dict() == {"duplicate": 1 + 2 + 1 + 4}
+    quarantined = pd.read_parquet(sql_dir / "quarantine" / "events.parquet")
+    assert quarantined["source_row"].tolist() == [1, 3, 4, 6, 10, 11, 12, 13]
+
+
 def test_bot_threshold_is_strict_and_counts_valid_rows_only(tmp_path: Path) -> None:
     start = pd.Timestamp("2026-03-01T10:00:00Z")
     human = [("H", start + pd.Timedelta(seconds=i)) for i in range(60)]  # 60 in a minute: not above 60
