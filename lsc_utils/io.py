@@ -25,6 +25,35 @@ from lsc_utils.schema import DatasetError, RowProblem, validate_table
 META_FILE = "dataset.yaml"
 
 
+@dataclass(frozen=True)
+class EventSample:
+    """What a sampled load of the events kept (:func:`load_dataset` with ``max_events``).
+
+    Attributes
+    ----------
+    users, of_users : int
+        Users kept, and users with events in the file.
+    rows, of_rows : int
+        Events kept (every event of each kept user), and events in the file.
+    seed : int
+        Seed of the user order (keyed MD5 of the user id).
+    """
+
+    users: int
+    of_users: int
+    rows: int
+    of_rows: int
+    seed: int
+
+    def describe(self) -> str:
+        """One sentence for a notebook: what was kept and how."""
+        return (
+            f"events: a sample of {self.users:,} of {self.of_users:,} users with all their events "
+            f"({self.rows:,} of {self.of_rows:,} events; users in the order of md5(user_id#{self.seed}), "
+            f"taken while the events fit max_events)"
+        )
+
+
 @dataclass
 class Dataset:
     """A canonical dataset in memory.
@@ -41,6 +70,8 @@ class Dataset:
         Row problems per table, filled by ``load_dataset(strict=False)``.
     raw_values : dict of str to pandas.DataFrame
         Raw (pre-coercion) values of the columns that had unparseable values, per table.
+    events_sample : EventSample, optional
+        Set when ``load_dataset(max_events=...)`` kept a sample of users instead of every event.
     """
 
     meta: dict[str, Any]
@@ -48,6 +79,7 @@ class Dataset:
     path: Path | None = None
     problems: dict[str, list[RowProblem]] = field(default_factory=dict)
     raw_values: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events_sample: EventSample | None = None
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         if table not in self.tables:
@@ -126,11 +158,14 @@ def sql_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def read_table_file(path: str | Path, table: str) -> pd.DataFrame:
-    """Read one table's Parquet file as stored (no coercion), with clear errors."""
+def read_table_file(path: str | Path, table: str, users: list[Any] | None = None) -> pd.DataFrame:
+    """Read one table's Parquet file as stored (no coercion), with clear errors.
+
+    ``users``: read only the rows of these user ids (a filter pyarrow applies while reading).
+    """
     file = Path(path) / f"{table}.parquet"
     try:
-        return pd.read_parquet(file)
+        return pd.read_parquet(file) if users is None else pd.read_parquet(file, filters=[("user_id", "in", users)])
     except FileNotFoundError:
         raise DatasetError(f"{file}: table file is missing.") from None
     except Exception as exc:  # pyarrow raises several types for corrupt files
@@ -160,7 +195,13 @@ def load_table(path: str | Path, table: str, strict: bool = True) -> tuple[pd.Da
     return validate_table(read_table_file(path, table), table, f"{table}.parquet", strict=strict)
 
 
-def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict: bool = True) -> Dataset:
+def load_dataset(
+    path: str | Path,
+    tables: tuple[str, ...] | None = None,
+    strict: bool = True,
+    max_events: int | None = None,
+    seed: int = 0,
+) -> Dataset:
     """Load a canonical dataset folder.
 
     Parameters
@@ -171,6 +212,12 @@ def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict
         Tables to load (default: every table present).
     strict : bool, default True
         Raise on row problems (True) or return them in ``Dataset.problems`` (False).
+    max_events : int, optional
+        Above this many events (read from the Parquet footers), load a sample of users with every
+        event of theirs instead of the whole table (:func:`sampled_users`; ``Dataset.events_sample``
+        says what was kept). The other tables are loaded whole. None: always the whole table.
+    seed : int, default 0
+        Seed of the sample's user order.
 
     Returns
     -------
@@ -184,13 +231,68 @@ def load_dataset(path: str | Path, tables: tuple[str, ...] | None = None, strict
         raise DatasetError(f"{folder}: the dataset has no events.parquet; every dataset needs events.")
     ds = Dataset(meta=meta, tables={}, path=folder)
     for table in present:
-        frame = read_table_file(folder, table)
+        users = None
+        if table == "events" and max_events is not None and parquet_rows(folder / "events.parquet") > max_events:
+            users, ds.events_sample = sampled_users(folder / "events.parquet", max_events, seed)
+        frame = read_table_file(folder, table, users)
         ds.tables[table], ds.problems[table] = validate_table(frame, table, f"{table}.parquet", strict=strict)
         unparseable = sorted({p.column for p in ds.problems[table] if p.problem.startswith("unparseable")})
         if unparseable:
             ds.raw_values[table] = frame[unparseable].reset_index(drop=True)
         del frame
     return ds
+
+
+def sampled_users(events: str | Path, max_events: int, seed: int = 0) -> tuple[list[Any], EventSample]:
+    """Users whose events together stay within ``max_events``, taken in a keyed random order.
+
+    The users are ordered by ``md5(user_id || '#' || seed)`` (the same order on any machine) and taken
+    while their cumulative event count stays within ``max_events`` (at least one user). A user is kept
+    with every event of theirs, so histories, sessions and sequences stay whole; rows without a user
+    are left out. The counting is DuckDB SQL over the Parquet file, so the table never enters pandas.
+
+    Parameters
+    ----------
+    events : str or Path
+        Events Parquet file or folder with ``user_id``.
+    max_events : int
+        Budget of events (>= 1).
+    seed : int, default 0
+        Seed of the order.
+
+    Returns
+    -------
+    users : list
+        Kept user ids (as stored), sorted.
+    sample : EventSample
+    """
+    import duckdb
+
+    if int(max_events) < 1:
+        raise ValueError(f"The 'max_events' parameter must be a positive number of events. Got {max_events!r} instead.")
+    files = ", ".join(sql_literal(str(part)) for part in parquet_parts(events))
+    con = duckdb.connect()
+    try:
+        per_user = f"""SELECT user_id, count(*) AS n, md5(CAST(user_id AS VARCHAR) || '#' || {int(seed)}) AS h
+            FROM read_parquet([{files}]) WHERE user_id IS NOT NULL GROUP BY user_id"""
+        table = con.execute(
+            f"""WITH ranked AS (
+                SELECT user_id, n, sum(n) OVER (ORDER BY h, user_id ROWS UNBOUNDED PRECEDING) AS upto,
+                       row_number() OVER (ORDER BY h, user_id) AS position, count(*) OVER () AS of_users
+                FROM ({per_user}))
+            SELECT user_id, n, of_users FROM ranked WHERE upto <= {int(max_events)} OR position = 1
+            ORDER BY user_id"""
+        ).df()
+    finally:
+        con.close()
+    sample = EventSample(
+        users=len(table),
+        of_users=int(table["of_users"].iloc[0]),
+        rows=int(table["n"].sum()),
+        of_rows=parquet_rows(events),
+        seed=int(seed),
+    )
+    return table["user_id"].tolist(), sample
 
 
 def truth_dir(path: str | Path) -> Path | None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from lsc_utils import io
 from lsc_utils import recsys as rs
 from tests.notebooks.conftest import run_notebook
 
@@ -178,3 +179,18 @@ def test_without_items_rooms_and_users_the_notebook_degrades(small_run: Path, tm
 
 # The Twitch run of 03 (next stream, live-room lists) shares one run with 09's streamer-exposure audit:
 # tests/notebooks/test_09_fairness_audit.py::test_twitch_next_stream_and_streamer_exposure.
+
+
+def test_above_max_events_a_sample_of_whole_users_is_used(small_sim: Path, small_run: Path, tmp_path: Path) -> None:
+    """Past MAX_EVENTS the notebook keeps a keyed sample of users with all their events and says so."""
+    shutil.copytree(small_run / "01_data_cleaning", tmp_path / "01_data_cleaning")
+    events = pd.read_parquet(tmp_path / "01_data_cleaning" / "clean" / "events.parquet", columns=["user_id"])
+    budget = len(events) // 2
+    metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(small_sim), MAX_EVENTS=budget, DEEP_MODELS=False)
+    sample = metrics["events_sample"]
+    assert sample["of_rows"] == len(events) and budget * 0.8 < sample["rows"] <= budget
+    assert sample["of_users"] == events["user_id"].nunique() > sample["users"]
+    assert metrics["n_train_users"] <= sample["users"]
+    kept, _ = io.sampled_users(tmp_path / "01_data_cleaning" / "clean" / "events.parquet", budget, seed=42)
+    served = pd.read_parquet(_tables(tmp_path) / "recommendations.parquet")["user_id"]
+    assert len(kept) == sample["users"] and served.isin(kept).all()  # RANDOM_STATE (42) seeds the sample

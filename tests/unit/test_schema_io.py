@@ -130,3 +130,65 @@ def test_corrupt_parquet_is_named(tmp_path: Path) -> None:
     (tmp_path / "events.parquet").write_bytes(b"not parquet")
     with pytest.raises(DatasetError, match="events.parquet: not a readable Parquet file"):
         load_dataset(tmp_path)
+
+
+def _simulated(tmp_path: Path) -> Path:
+    from lsc_utils.simulate import simulate
+
+    return simulate(tmp_path / "sim", n_users=150, n_days=14, seed=3, progress=False)
+
+
+def test_event_sample_keeps_whole_users_within_the_budget_in_file_order(tmp_path: Path) -> None:
+    data = _simulated(tmp_path)
+    full = load_dataset(data, strict=False)
+    events = full["events"]
+    budget = len(events) // 3
+    sampled = load_dataset(data, strict=False, max_events=budget, seed=7)
+    part = sampled["events"]
+    info = sampled.events_sample
+    assert info is not None and info.rows == len(part) <= budget and info.of_rows == len(events)
+    assert info.users == part["user_id"].nunique() < info.of_users == events["user_id"].nunique()
+    kept = events[events["user_id"].isin(part["user_id"].unique())].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        part.reset_index(drop=True), kept
+    )  # every event of a kept user, same order and dtypes
+    assert len(part) > budget * 0.8  # users are taken until the next one would not fit
+    for table in ("users", "items", "rooms"):
+        pd.testing.assert_frame_equal(sampled[table], full[table])  # only events are sampled
+    again = load_dataset(data, strict=False, max_events=budget, seed=7)
+    pd.testing.assert_frame_equal(again["events"], part)
+    other = load_dataset(data, strict=False, max_events=budget, seed=8)
+    assert set(other["events"]["user_id"]) != set(part["user_id"])
+    assert f"a sample of {info.users:,} of {info.of_users:,} users" in info.describe()
+
+
+def test_event_sample_is_off_below_the_budget_and_keeps_one_user_at_least(tmp_path: Path) -> None:
+    data = _simulated(tmp_path)
+    full = load_dataset(data, strict=False)
+    same = load_dataset(data, strict=False, max_events=len(full["events"]))
+    assert same.events_sample is None
+    pd.testing.assert_frame_equal(same["events"], full["events"])
+    one = load_dataset(data, strict=False, max_events=1)
+    assert one.events_sample.users == 1 and one["events"]["user_id"].nunique() == 1
+    with pytest.raises(ValueError, match="'max_events' parameter must be a positive number"):
+        load_dataset(data, strict=False, max_events=0)
+
+
+def test_event_sample_reads_a_folder_of_parts(tmp_path: Path) -> None:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    data = _simulated(tmp_path)
+    table = pq.read_table(data / "events.parquet")
+    parted = tmp_path / "parted"
+    shutil.copytree(data, parted)
+    (parted / "events.parquet").unlink()
+    (parted / "events.parquet").mkdir()
+    half = table.num_rows // 2
+    pq.write_table(table.slice(0, half), parted / "events.parquet" / "part-00000.parquet")
+    pq.write_table(table.slice(half), parted / "events.parquet" / "part-00001.parquet")
+    budget = table.num_rows // 4
+    one_file = load_dataset(data, strict=False, max_events=budget, seed=1)
+    folder = load_dataset(parted, strict=False, max_events=budget, seed=1)
+    pd.testing.assert_frame_equal(folder["events"], one_file["events"])
