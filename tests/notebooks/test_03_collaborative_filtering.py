@@ -182,11 +182,15 @@ def test_without_items_rooms_and_users_the_notebook_degrades(small_run: Path, tm
 
 
 def test_above_max_events_a_sample_of_whole_users_is_used(small_sim: Path, small_run: Path, tmp_path: Path) -> None:
-    """Past MAX_EVENTS the notebook keeps a keyed sample of users with all their events and says so."""
+    """Past MAX_EVENTS the notebook keeps a keyed sample of users with all their events and says so; past
+    DEEP_MAX_ITEMS the product part of section 8 is skipped (EASE's dense inverse)."""
     shutil.copytree(small_run / "01_data_cleaning", tmp_path / "01_data_cleaning")
     events = pd.read_parquet(tmp_path / "01_data_cleaning" / "clean" / "events.parquet", columns=["user_id"])
     budget = len(events) // 2
-    metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(small_sim), MAX_EVENTS=budget, DEEP_MODELS=False)
+    brief = {"DEEP_SEEDS": 1, "SASREC_EPOCHS": 2, "DEEP_MAX_ITEMS": 10}  # too many items for EASE: skipped
+    metrics = run_notebook(NAME, tmp_path, DATA_DIR=str(small_sim), MAX_EVENTS=budget, **brief)
+    assert "deep_products" in metrics["skipped_sections"] and "deep_product_comparison" not in metrics
+    assert "deep_next_item" not in metrics
     sample = metrics["events_sample"]
     assert sample["of_rows"] == len(events) and budget * 0.8 < sample["rows"] <= budget
     assert sample["of_users"] == events["user_id"].nunique() > sample["users"]
