@@ -232,8 +232,10 @@ def load_dataset(
     ds = Dataset(meta=meta, tables={}, path=folder)
     for table in present:
         users = None
-        if table == "events" and max_events is not None and parquet_rows(folder / "events.parquet") > max_events:
-            users, ds.events_sample = sampled_users(folder / "events.parquet", max_events, seed)
+        if table == "events" and max_events is not None:
+            n_rows = parquet_rows(folder / "events.parquet")
+            if n_rows > max_events:
+                users, ds.events_sample = sampled_users(folder / "events.parquet", max_events, seed, n_rows)
         frame = read_table_file(folder, table, users)
         ds.tables[table], ds.problems[table] = validate_table(frame, table, f"{table}.parquet", strict=strict)
         unparseable = sorted({p.column for p in ds.problems[table] if p.problem.startswith("unparseable")})
@@ -243,7 +245,9 @@ def load_dataset(
     return ds
 
 
-def sampled_users(events: str | Path, max_events: int, seed: int = 0) -> tuple[list[Any], EventSample]:
+def sampled_users(
+    events: str | Path, max_events: int, seed: int = 0, n_rows: int | None = None
+) -> tuple[list[Any], EventSample]:
     """Users whose events together stay within ``max_events``, taken in a keyed random order.
 
     The users are ordered by ``md5(user_id || '#' || seed)`` (the same order on any machine) and taken
@@ -259,6 +263,8 @@ def sampled_users(events: str | Path, max_events: int, seed: int = 0) -> tuple[l
         Budget of events (>= 1).
     seed : int, default 0
         Seed of the order.
+    n_rows : int, optional
+        Rows of the file when the caller has counted them (default: read from the footers).
 
     Returns
     -------
@@ -270,11 +276,11 @@ def sampled_users(events: str | Path, max_events: int, seed: int = 0) -> tuple[l
 
     if int(max_events) < 1:
         raise ValueError(f"The 'max_events' parameter must be a positive number of events. Got {max_events!r} instead.")
-    files = ", ".join(sql_literal(str(part)) for part in parquet_parts(events))
+
     con = duckdb.connect()
     try:
         per_user = f"""SELECT user_id, count(*) AS n, md5(CAST(user_id AS VARCHAR) || '#' || {int(seed)}) AS h
-            FROM read_parquet([{files}]) WHERE user_id IS NOT NULL GROUP BY user_id"""
+            FROM {parquet_relation(events)} WHERE user_id IS NOT NULL GROUP BY user_id"""
         table = con.execute(
             f"""WITH ranked AS (
                 SELECT user_id, n, sum(n) OVER (ORDER BY h, user_id ROWS UNBOUNDED PRECEDING) AS upto,
@@ -289,7 +295,7 @@ def sampled_users(events: str | Path, max_events: int, seed: int = 0) -> tuple[l
         users=len(table),
         of_users=int(table["of_users"].iloc[0]),
         rows=int(table["n"].sum()),
-        of_rows=parquet_rows(events),
+        of_rows=parquet_rows(events) if n_rows is None else n_rows,
         seed=int(seed),
     )
     return table["user_id"].tolist(), sample
